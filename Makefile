@@ -1,0 +1,44 @@
+# AdvLab: every target creates what it needs (venv, data) first.
+#   make report   build the course report (quick profile) -> report/quick/index.html
+#   make test     run the test suite
+#   make lab      JupyterLab on the notebooks, with the project's kernel
+#   make bench    speed benchmarks -> bench/results.json
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+PROFILE ?= quick
+# This machine's pip carries torch 2.14.1 / torchvision 0.29.1 on disk; elsewhere pyproject's ranges apply.
+TORCH_PIN ?= torch==2.14.1 torchvision==0.29.1
+# torchattacks pins an old requests: a test-only dependency, installed without its dependencies.
+TORCHATTACKS ?= torchattacks==3.5.1
+
+.PHONY: venv data report test lab bench clean-artifacts
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet $(TORCH_PIN) || $(PIP) install --quiet "torch>=2.4" "torchvision>=0.19"
+	$(PIP) install --quiet -e '.[test]'
+	$(PIP) install --quiet --no-deps $(TORCHATTACKS)
+	$(PY) -m ipykernel install --sys-prefix --name advlab --display-name "Python (advlab)" >/dev/null
+	touch $@
+
+data: venv
+	$(PY) -c "from advlab.data import ensure_mnist; print('MNIST ready in', ensure_mnist('data'))"
+
+report: venv data
+	$(PY) run_all.py --profile $(PROFILE)
+
+test: venv data
+	$(PY) -m pytest
+
+lab: venv data
+	$(VENV)/bin/jupyter lab notebooks/
+
+bench: venv data
+	$(PY) bench/run.py
+
+clean-artifacts:
+	rm -rf artifacts figures/* report/*

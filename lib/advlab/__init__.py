@@ -1,0 +1,12 @@
+"""AdvLab: adversarial examples on MNIST, as a small library behind the course notebooks."""
+from .attacks import fgsm, fgsm_sweep, pgd
+from .checkpoint import load_model, save_model
+from .data import load_mnist
+from .errors import AdvlabError
+from .evaluation import evaluate, predict
+from .models import BaselineCNN
+from .training import fit
+
+__version__ = "0.1.0"
+__all__ = ["AdvlabError", "BaselineCNN", "evaluate", "fgsm", "fgsm_sweep", "fit", "load_mnist",
+           "load_model", "pgd", "predict", "save_model"]

@@ -1,0 +1,58 @@
+"""Predictions and accuracy, batched, in eval mode and without autograd."""
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+import torch
+from torch import nn
+
+
+def model_device(model: nn.Module) -> torch.device:
+    try:
+        return next(model.parameters()).device
+    except StopIteration:
+        return torch.device("cpu")
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Put ``model`` in eval mode (BatchNorm running stats, no dropout); restore the caller's mode."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
+def check_xy(x: torch.Tensor, y: torch.Tensor | None = None) -> None:
+    if not torch.is_tensor(x) or x.dim() != 4:
+        raise ValueError(f"x must be an image batch [N, C, H, W], got {getattr(x, 'shape', type(x))}")
+    if y is not None and (not torch.is_tensor(y) or y.shape != (x.shape[0],)):
+        raise ValueError(f"y must be a label tensor of shape [{x.shape[0]}], got {getattr(y, 'shape', type(y))}")
+
+
+def batches(n: int, batch_size: int) -> Iterator[slice]:
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    for start in range(0, n, batch_size):
+        yield slice(start, min(start + batch_size, n))
+
+
+@torch.inference_mode()
+def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 2000) -> torch.Tensor:
+    """Predicted class of every image, as an int64 tensor on x's device."""
+    check_xy(x)
+    device = model_device(model)
+    with eval_mode(model):
+        out = [model(x[s].to(device)).argmax(1).to(x.device) for s in batches(len(x), batch_size)]
+    return torch.cat(out) if out else torch.empty(0, dtype=torch.long, device=x.device)
+
+
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 2000) -> float:
+    """Accuracy of ``model`` on ``(x, y)``, a float in [0, 1]."""
+    check_xy(x, y)
+    if len(x) == 0:
+        raise ValueError("evaluate() got an empty dataset")
+    return (predict(model, x, batch_size) == y).float().mean().item()

@@ -1,0 +1,39 @@
+"""The seed's CNN (GUIDE §2): three 2x2 convolutions with 2x2 max-pooling, three dense layers
+with BatchNorm and dropout. Inputs are pixels in [0, 1]; there is no normalisation layer, so an
+attack clamps in pixel space."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class BaselineCNN(nn.Module):
+    """The seed's baseline model, about 116k parameters at ``width=1``.
+
+    ``width`` multiplies every channel and hidden-unit count (for capacity experiments).
+    """
+
+    def __init__(self, width: int = 1, num_classes: int = 10):
+        super().__init__()
+        if not isinstance(width, int) or width < 1:
+            raise ValueError(f"width must be a positive integer, got {width!r}")
+        c1, c2, c3, h1, h2 = (w * width for w in (32, 64, 128, 128, 64))
+        self.width = width
+        self.features = nn.Sequential(
+            nn.Conv2d(1, c1, kernel_size=2), nn.ReLU(), nn.MaxPool2d(2),   # 28 -> 27 -> 13
+            nn.Conv2d(c1, c2, kernel_size=2), nn.ReLU(), nn.MaxPool2d(2),  # 13 -> 12 -> 6
+            nn.Conv2d(c2, c3, kernel_size=2), nn.ReLU(), nn.MaxPool2d(2),  # 6 -> 5 -> 2
+        )
+        self.classifier = nn.Sequential(
+            nn.Flatten(),                                                  # c3 * 2 * 2
+            nn.Linear(c3 * 4, h1), nn.BatchNorm1d(h1), nn.ReLU(), nn.Dropout(0.5),
+            nn.Linear(h1, h2), nn.BatchNorm1d(h2), nn.ReLU(), nn.Dropout(0.5),
+            nn.Linear(h2, num_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

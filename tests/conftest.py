@@ -1,0 +1,38 @@
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+import advlab
+from advlab.data import load_mnist, subset
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "data"
+
+os.environ.setdefault("ADVLAB_PROGRESS", "0")
+
+
+@pytest.fixture(scope="session")
+def mnist_train():
+    return load_mnist(DATA, train=True)
+
+
+@pytest.fixture(scope="session")
+def mnist_test():
+    return load_mnist(DATA, train=False)
+
+
+@pytest.fixture(scope="session")
+def trained_model(mnist_train):
+    """A BaselineCNN briefly trained (1 epoch on 12k images, ~3 s): accurate enough for attacks to matter."""
+    torch.manual_seed(0)
+    model = advlab.BaselineCNN()
+    x, y = subset(*mnist_train, 12000, seed=1)
+    advlab.fit(model, x, y, epochs=1, seed=0, progress=False)
+    return model.eval()
+
+
+@pytest.fixture(scope="session")
+def test_batch(mnist_test):
+    return subset(*mnist_test, 500, seed=2)

@@ -1,0 +1,40 @@
+"""The project's set-up stays consistent: environment.yml mirrors pyproject, notebooks carry no outputs."""
+import json
+import re
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+CONDA_NAMES = {"torch": "pytorch"}
+
+
+def _name(req: str) -> str:
+    return re.split(r"[<>=!~ ;\[]", req.strip(), maxsplit=1)[0].lower()
+
+
+def test_environment_yml_matches_pyproject():
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = {CONDA_NAMES.get(_name(r), _name(r)) for r in meta["dependencies"] + meta["optional-dependencies"]["test"]}
+    listed = set()
+    text = (ROOT / "environment.yml").read_text()
+    for line in text[text.index("\ndependencies:"):].splitlines():
+        m = re.match(r"^  - ([A-Za-z0-9_.-]+)", line)
+        if m and m.group(1) not in ("python", "pip"):
+            listed.add(_name(m.group(1)))
+    assert listed == wanted, f"only in environment.yml: {listed - wanted}; only in pyproject: {wanted - listed}"
+
+
+def test_committed_notebooks_have_no_outputs():
+    for nb_path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        nb = json.loads(nb_path.read_text())
+        for cell in nb["cells"]:
+            if cell["cell_type"] == "code":
+                assert not cell.get("outputs") and cell.get("execution_count") is None, \
+                    f"{nb_path.name} carries outputs: clear them (Kernel > Restart and Clear Outputs) before committing"
+
+
+def test_ci_calls_make_test():
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+    readme = (ROOT / "README.md").read_text()
+    assert "make test" in readme and "make report" in readme

@@ -1,0 +1,79 @@
+import pytest
+import torch
+
+import advlab
+from advlab.checkpoint import load_model, save_model
+from advlab.data import subset
+from advlab.errors import AdvlabError
+from advlab.models import BaselineCNN, count_parameters
+
+
+def test_model_matches_the_seed_table():
+    model = BaselineCNN()
+    assert count_parameters(model) == 116266
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [32, 64, 128]
+    assert all(c.kernel_size == (2, 2) and c.stride == (1, 1) for c in convs)
+    assert [m.num_features for m in model.modules() if isinstance(m, torch.nn.BatchNorm1d)] == [128, 64]
+    assert [m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)] == [0.5, 0.5]
+    assert len([m for m in model.modules() if isinstance(m, torch.nn.Linear)]) == 3
+    assert model.eval()(torch.rand(3, 1, 28, 28)).shape == (3, 10)
+    assert count_parameters(BaselineCNN(width=2)) > 3 * 116266
+
+
+def test_fit_is_reproducible_and_learns(mnist_train, mnist_test):
+    x, y = subset(*mnist_train, 3000, seed=5)
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(123)
+        model = BaselineCNN()
+        losses = advlab.fit(model, x, y, epochs=2, seed=11, progress=False)
+        runs.append((losses, model.state_dict()))
+    assert runs[0][0] == runs[1][0]
+    assert all(torch.equal(runs[0][1][k], runs[1][1][k]) for k in runs[0][1])
+    assert runs[0][0][1] < runs[0][0][0]
+    xt, yt = subset(*mnist_test, 2000, seed=0)
+    assert advlab.evaluate(model, xt, yt) > 0.8  # chance is 0.1
+
+
+def test_fit_restores_global_rng():
+    x, y = torch.rand(16, 1, 28, 28), torch.randint(0, 10, (16,))
+    torch.manual_seed(0)
+    model = BaselineCNN()
+    advlab.fit(model, x, y, epochs=1, progress=False)
+    after_fit = torch.rand(3)
+    torch.manual_seed(0)
+    BaselineCNN()
+    assert torch.equal(after_fit, torch.rand(3))
+
+
+def test_fit_on_epoch_end_can_stop(mnist_train):
+    x, y = subset(*mnist_train, 512, seed=0)
+    seen = []
+    losses = advlab.fit(BaselineCNN(), x, y, epochs=5, progress=False,
+                        on_epoch_end=lambda e, loss, s: seen.append((e, loss, s)) or e == 1)
+    assert len(losses) == 2 and [e for e, _, _ in seen] == [0, 1] and all(s > 0 for _, _, s in seen)
+
+
+def test_checkpoint_roundtrip(tmp_path, trained_model, test_batch):
+    path = save_model(trained_model, tmp_path / "m.pt", meta={"epochs": 1, "note": "test"})
+    loaded = load_model(path)
+    x, _ = test_batch
+    assert torch.equal(advlab.predict(loaded, x), advlab.predict(trained_model, x))
+    assert not loaded.training
+    assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
+
+
+def test_corrupt_checkpoint_is_a_clear_error(tmp_path, trained_model):
+    path = save_model(trained_model, tmp_path / "m.pt")
+    path.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(AdvlabError, match=r"m\.pt is corrupt.*delete it and rerun"):
+        load_model(path)
+    with pytest.raises(AdvlabError, match="does not exist"):
+        load_model(tmp_path / "missing.pt")
+
+
+def test_mismatched_checkpoint_is_a_clear_error(tmp_path, trained_model):
+    path = save_model(trained_model, tmp_path / "m.pt")
+    with pytest.raises(AdvlabError, match="does not match the model"):
+        load_model(path, model=BaselineCNN(width=2))
