@@ -69,6 +69,19 @@ def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *,
     return out
 
 
+def fgsm_signs(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, loss: str = "ce",
+               batch_size: int = 1000) -> torch.Tensor:
+    """``sign(grad_x loss)`` for every image: FGSM at any eps is then ``clamp(x + eps * sign, 0, 1)``."""
+    check_xy(x, y)
+    device = model_device(model)
+    out = torch.empty_like(x)
+    with eval_mode(model):
+        for s in batches(len(x), batch_size):
+            grad, _, _ = input_gradient(model, x[s].to(device), y[s].to(device), loss)
+            out[s] = grad.sign_().to(x.device)
+    return out
+
+
 def fgsm_sweep_predictions(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epsilons: Sequence[float], *,
                            loss: str = "ce", batch_size: int = 1000) -> torch.Tensor:
     """Predictions ``[len(epsilons), N]`` under FGSM at each eps, from one gradient per batch."""
@@ -101,7 +114,7 @@ def fgsm_sweep(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epsilons: Seq
 
 def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float, steps: int,
         random_start: bool = True, restarts: int = 1, *, loss: str = "ce", batch_size: int = 1000,
-        seed: int | None = None) -> torch.Tensor:
+        seed: int | None = None, progress: str | None = None) -> torch.Tensor:
     """Projected gradient descent (Madry et al.) in the L-inf ball of radius ``eps``.
 
     Each run starts at a uniform random point of the ball (``random_start``), then takes ``steps``
@@ -109,6 +122,7 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: f
     scored with the forward pass it needs anyway; per sample it returns the first iterate that fools
     the model, otherwise the one with the highest loss, over all ``restarts``. So more restarts never
     make it weaker, and it is never weaker than its own final iterate.
+    ``seed`` makes the random starts reproducible; ``progress`` (a label) shows a progress bar.
     """
     check_xy(x, y)
     eps, alpha = _check_eps(eps), _check_eps(alpha, "alpha")
@@ -119,8 +133,13 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: f
     if seed is not None:
         gen = torch.Generator(device=device).manual_seed(seed)
     out = torch.empty_like(x)
+    chunks = list(batches(len(x), batch_size))
+    if progress is not None:
+        from tqdm.auto import tqdm
+        from .training import progress_enabled
+        chunks = tqdm(chunks, desc=progress, unit="batch", leave=False, disable=not progress_enabled())
     with eval_mode(model):
-        for s in batches(len(x), batch_size):
+        for s in chunks:
             xb, yb = x[s].to(device), y[s].to(device)
             best = xb.clone()
             best_loss = torch.full((len(xb),), -math.inf, device=device)

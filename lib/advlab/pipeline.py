@@ -1,0 +1,256 @@
+"""The course's pipeline as "get or build" calls: each returns a cached artifact when one exists
+for the same parameters, and otherwise builds it with the same library code the notebooks teach.
+So every notebook runs on its own, and nothing is computed twice.
+
+Model names: ``baseline``, ``fgsm_retrained``, ``fgsm_untrained``, ``pgd_retrained``, ``pgd_untrained``.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from . import artifacts
+from .attacks import fgsm_sweep_predictions, pgd
+from .checkpoint import load_checkpoint, load_model, save_model
+from .data import load_mnist, subset
+from .errors import AdvlabError
+from .evaluation import evaluate, predict
+from .io import write_json
+from .models import BaselineCNN
+from .profiles import Config
+from .training import fit
+
+MODELS = ["baseline", "fgsm_retrained", "fgsm_untrained", "pgd_retrained", "pgd_untrained"]
+ATTACKS = ["fgsm", "pgd"]
+THREATS = ["whitebox", "transfer"]
+DATA_ROOT = Path("data")
+
+
+# --- devices and data -------------------------------------------------------------------------
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` picks CUDA, then MPS, then the CPU; asking for one that is not there is an error."""
+    available = {"cpu": True, "cuda": torch.cuda.is_available(),
+                 "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()}
+    if name == "auto":
+        return torch.device("cuda" if available["cuda"] else "mps" if available["mps"] else "cpu")
+    if name not in available:
+        raise AdvlabError(f"unknown device {name!r}: use auto, cpu, cuda or mps")
+    if not available[name]:
+        raise AdvlabError(f"device {name!r} is not available on this machine: use --device auto or cpu")
+    return torch.device(name)
+
+
+@functools.lru_cache(maxsize=4)
+def _mnist(train: bool):
+    return load_mnist(DATA_ROOT, train=train)
+
+
+def train_data(cfg: Config, n: int | None = "n_train"):
+    """The baseline's training images (a seeded subset of ``cfg.n_train``, or ``n``)."""
+    n = cfg.n_train if n == "n_train" else n
+    return subset(*_mnist(True), n, seed=cfg.seed)
+
+
+def test_data(cfg: Config, n: int | None = None):
+    """The first ``n`` images of a seeded shuffle of the test set (all 10,000 when n is None)."""
+    return subset(*_mnist(False), n, seed=cfg.seed + 1)
+
+
+# --- models -----------------------------------------------------------------------------------
+
+def _baseline_params(cfg: Config) -> dict:
+    return {"n_train": cfg.n_train, "epochs": cfg.epochs, "batch_size": cfg.batch_size, "lr": cfg.lr,
+            "seed": cfg.seed, "arch": "BaselineCNN"}
+
+
+def _set_params(cfg: Config, attack: str) -> dict:
+    params = {"baseline": artifacts.key("baseline", _baseline_params(cfg)), "attack": attack,
+              "adv_n_train": cfg.adv_n_train, "adv_epsilons": cfg.adv_epsilons, "seed": cfg.seed}
+    if attack == "pgd":
+        params.update(pgd_steps=cfg.pgd_steps, pgd_alpha_factor=cfg.pgd_alpha_factor)
+    return params
+
+
+def _model_params(cfg: Config, name: str) -> dict:
+    if name == "baseline":
+        return _baseline_params(cfg)
+    attack, init = _split(name)
+    return {"set": artifacts.key(f"{attack}set", _set_params(cfg, attack)), "init": init,
+            "epochs": cfg.adv_epochs, "batch_size": cfg.batch_size, "lr": cfg.lr, "seed": cfg.seed}
+
+
+def _split(name: str):
+    if name not in MODELS or name == "baseline":
+        raise AdvlabError(f"unknown model {name!r}: choose one of {', '.join(MODELS)}")
+    attack, init = name.split("_")
+    return attack, init
+
+
+def model_key(cfg: Config, name: str) -> str:
+    return artifacts.key(name, _model_params(cfg, name))
+
+
+def get_model(cfg: Config, name: str) -> torch.nn.Module:
+    """The trained model ``name``, from the cache or trained now (with everything it needs)."""
+    device = resolve_device(cfg.device)
+    p = artifacts.path(f"models/{model_key(cfg, name)}", ".pt")
+    if p.exists() and not cfg.force:
+        return load_model(p, device=device)
+    if name == "baseline":
+        x, y = train_data(cfg)
+        torch.manual_seed(cfg.seed)
+        model = BaselineCNN().to(device)
+        epochs, desc = cfg.epochs, "baseline"
+    else:
+        attack, init = _split(name)
+        x, y = adversarial_set(cfg, attack)
+        if init == "retrained":
+            model = get_model(cfg.replace(force=False), "baseline")   # fine-tune a copy of the baseline
+        else:
+            torch.manual_seed(cfg.seed + 1)
+            model = BaselineCNN().to(device)
+        epochs, desc = cfg.adv_epochs, name
+    start = time.perf_counter()
+    losses = fit(model, x, y, epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed, desc=desc)
+    meta = {"name": name, "params": _model_params(cfg, name), "losses": losses,
+            "train_seconds": time.perf_counter() - start, "device": str(device)}
+    save_model(model, p, meta)
+    artifacts.write_json(p.with_suffix(".json"), meta)
+    return model.eval()
+
+
+def model_info(cfg: Config, name: str) -> dict:
+    """The metadata saved with a trained model (losses, training time); trains it if needed."""
+    p = artifacts.path(f"models/{model_key(cfg, name)}", ".pt")
+    if not p.exists() or cfg.force:
+        get_model(cfg, name)
+    return load_checkpoint(p)["meta"]
+
+
+def get_models(cfg: Config, names=MODELS) -> dict:
+    return {name: get_model(cfg, name) for name in names}
+
+
+# --- adversarial training sets ----------------------------------------------------------------
+
+def pgd_settings(cfg: Config, eps: float) -> dict:
+    steps = cfg.pgd_steps
+    return {"eps": eps, "alpha": cfg.pgd_alpha_factor * eps / max(steps, 1), "steps": steps,
+            "random_start": True, "restarts": cfg.pgd_restarts}
+
+
+def adversarial_set(cfg: Config, attack: str):
+    """The seed's "combined" set: ``adv_n_train`` benign images plus one adversarial copy of each per
+    eps in ``adv_epsilons`` (6 x 60k = 360k in the paper), crafted once against the baseline."""
+    if attack not in ATTACKS:
+        raise AdvlabError(f"unknown attack {attack!r}: choose one of {', '.join(ATTACKS)}")
+    params = _set_params(cfg, attack)
+
+    def build():
+        baseline = get_model(cfg.replace(force=False), "baseline")
+        x, y = train_data(cfg, cfg.adv_n_train)
+        xs, ys = [x], [y]
+        if attack == "fgsm":
+            from .attacks import fgsm_signs
+            sign = fgsm_signs(baseline, x, y)
+            for eps in cfg.adv_epsilons:
+                xs.append((x + eps * sign).clamp_(0, 1))
+                ys.append(y)
+        else:
+            for i, eps in enumerate(cfg.adv_epsilons):
+                s = pgd_settings(cfg, eps)
+                xs.append(pgd(baseline, x, y, s["eps"], s["alpha"], s["steps"], s["random_start"],
+                              s["restarts"], seed=cfg.seed + i, progress=f"PGD set eps={eps}"))
+                ys.append(y)
+        return {"x": torch.cat(xs), "y": torch.cat(ys)}
+
+    blob = artifacts.cached_tensors(f"sets/{artifacts.key(attack + 'set', params)}", params, build, cfg.force)
+    return blob["x"], blob["y"]
+
+
+# --- accuracy curves --------------------------------------------------------------------------
+
+def curve(cfg: Config, model: str, attack: str, threat: str, epsilons=None) -> dict:
+    """Accuracy of ``model`` under ``attack`` at each eps, with examples crafted on the model itself
+    (``whitebox``) or on the baseline (``transfer``). Every test image counts."""
+    if attack not in ATTACKS or threat not in THREATS:
+        raise AdvlabError(f"attack must be one of {ATTACKS} and threat one of {THREATS}, got {attack!r}, {threat!r}")
+    epsilons = list(cfg.sweep_epsilons if epsilons is None else epsilons)
+    n = cfg.n_test if attack == "fgsm" else cfg.n_pgd_test
+    source = model if threat == "whitebox" else "baseline"
+    params = {"model": model_key(cfg, model), "source": model_key(cfg, source), "attack": attack,
+              "eps": epsilons, "n": n, "seed": cfg.seed}
+    if attack == "pgd":
+        params.update(steps=cfg.pgd_steps, alpha_factor=cfg.pgd_alpha_factor, restarts=cfg.pgd_restarts)
+
+    def build():
+        target = get_model(cfg.replace(force=False), model)
+        x, y = test_data(cfg, n)
+        acc = []
+        if attack == "fgsm" and source == model:
+            from .attacks import fgsm_sweep
+            acc = fgsm_sweep(target, x, y, epsilons)
+        else:
+            for eps, x_adv in adversarial_examples(cfg, source, attack, epsilons, n):
+                acc.append((predict(target, x_adv) == y).float().mean().item())
+        return {"model": model, "attack": attack, "threat": threat, "eps": epsilons, "acc": acc, "n_images": len(x)}
+
+    return artifacts.cached_json(f"curves/{artifacts.key('curve', params)}", params, build, cfg.force)
+
+
+def adversarial_examples(cfg: Config, source: str, attack: str, epsilons, n: int | None):
+    """Yield ``(eps, x_adv)`` for the first ``n`` test images, crafted on model ``source``."""
+    src = get_model(cfg.replace(force=False), source)
+    x, y = test_data(cfg, n)
+    if attack == "fgsm":
+        from .attacks import fgsm_signs
+        sign = fgsm_signs(src, x, y)
+        for eps in epsilons:
+            yield eps, (x + eps * sign).clamp_(0, 1)
+    else:
+        for i, eps in enumerate(epsilons):
+            s = pgd_settings(cfg, eps)
+            yield eps, pgd(src, x, y, s["eps"], s["alpha"], s["steps"], s["random_start"], s["restarts"],
+                           seed=cfg.seed + 100 + i)
+
+
+def attack_settings(cfg: Config) -> dict:
+    return {
+        "norm": "Linf", "pixel_range": [0, 1], "loss": "cross-entropy on logits", "model_mode": "eval",
+        "fgsm": {"eps": cfg.sweep_epsilons, "n_images": cfg.n_test or 10000,
+                 "gradient": "one per image, reused for every eps"},
+        "pgd": {"eps": cfg.sweep_epsilons, "n_images": cfg.n_pgd_test, "steps": cfg.pgd_steps,
+                "alpha": f"{cfg.pgd_alpha_factor} * eps / steps", "random_start": True,
+                "restarts": cfg.pgd_restarts, "returns": "per sample, the first iterate that fools the model, else the highest-loss one"},
+        "combined_sets": {"benign": cfg.adv_n_train or 60000, "eps": cfg.adv_epsilons,
+                          "size": (cfg.adv_n_train or 60000) * (1 + len(cfg.adv_epsilons)),
+                          "crafted_on": "baseline (static adversarial training)"},
+        "transfer": "examples crafted on the baseline with the same attack and eps",
+    }
+
+
+# --- results and figures ----------------------------------------------------------------------
+
+def report_dir(cfg: Config) -> Path:
+    return Path("report") / cfg.profile
+
+
+def figures_dir(cfg: Config) -> Path:
+    return Path("figures") / cfg.profile
+
+
+def record(cfg: Config, notebook: str, results: dict) -> Path:
+    """Save a notebook's numbers as ``report/<profile>/parts/<notebook>.json`` (the report merges them)."""
+    p = report_dir(cfg) / "parts" / f"{notebook}.json"
+    write_json(p, {"notebook": notebook, "config": cfg.as_dict(), **results})
+    return p
+
+
+def load_parts(profile: str) -> list[dict]:
+    folder = Path("report") / profile / "parts"
+    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]

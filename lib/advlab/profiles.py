@@ -1,0 +1,82 @@
+"""The run profiles, defined in this one place.
+
+- ``smoke``: the whole pipeline on tiny subsets (under 2 minutes on 2 CPU cores); used by the tests.
+- ``quick``: the default. Every step of the seed, with sizes and epochs shrunk to fit minutes on a CPU.
+- ``paper``: the seed's protocol (60k training images, 360k combined sets, 50 epochs); meant for a GPU.
+
+Each notebook's ``parameters`` cell holds the ``quick`` values; ``run_all.py --profile`` injects another
+profile's values through papermill, and ``--set name=value`` overrides single fields.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from .errors import AdvlabError
+
+SWEEP_EPSILONS = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]   # the seed's FGSM sweep
+ADV_EPSILONS = [0.05, 0.1, 0.2, 0.25, 0.3]                             # the seed's combined sets
+GRID_EPSILONS = [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5]       # example grids
+
+
+@dataclass
+class Config:
+    """Every parameter of a run. Artifacts are cached under a key made of the fields that produced them."""
+    profile: str = "quick"
+    device: str = "auto"            # auto | cpu | cuda | mps
+    seed: int = 0
+    force: bool = False             # recompute cached artifacts
+    # baseline (seed table)
+    n_train: int | None = None      # training images for the baseline; None = all 60,000
+    epochs: int = 3                 # seed: >= 50
+    batch_size: int = 128
+    lr: float = 1e-3
+    # evaluation
+    n_test: int | None = 2000       # test images for FGSM curves; None = all 10,000 (clean accuracy always uses all)
+    n_pgd_test: int = 500           # test images for PGD curves
+    sweep_epsilons: list = field(default_factory=lambda: list(SWEEP_EPSILONS))
+    grid_epsilons: list = field(default_factory=lambda: list(GRID_EPSILONS))
+    grid_digit: int = 5             # the seed's grids show ten test images of class '5'
+    # adversarial training (static: examples generated once against the baseline)
+    adv_n_train: int | None = 10000  # benign images the combined sets are built from; None = all 60,000
+    adv_epsilons: list = field(default_factory=lambda: list(ADV_EPSILONS))
+    adv_epochs: int = 2             # seed: 50
+    # PGD (the seed gives no settings; Madry et al. use 40 steps at eps 0.3)
+    pgd_steps: int = 10
+    pgd_alpha_factor: float = 2.5   # step size alpha = factor * eps / steps
+    pgd_restarts: int = 1
+
+    def replace(self, **changes) -> "Config":
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise AdvlabError(f"unknown parameter(s) {sorted(unknown)}; known: {', '.join(field_names())}")
+        return dataclasses.replace(self, **changes)
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def field_names() -> list[str]:
+    return [f.name for f in dataclasses.fields(Config)]
+
+
+PROFILES: dict[str, dict] = {
+    "smoke": dict(n_train=5000, epochs=2, n_test=300, n_pgd_test=100, adv_n_train=600, adv_epochs=1,
+                  pgd_steps=3),
+    "quick": dict(),  # the Config defaults above
+    "paper": dict(n_train=None, epochs=50, n_test=None, n_pgd_test=10000, adv_n_train=None, adv_epochs=50,
+                  pgd_steps=40),
+}
+
+EXPECTED_CPU_TIME = {
+    "smoke": "about 1 minute",
+    "quick": "about 5-8 minutes",
+    "paper": "about 12-15 hours on 2 CPU cores (two 50-epoch runs on 360k images per attack); use a GPU",
+}
+
+
+def config(profile: str = "quick", **overrides) -> Config:
+    """The Config of a profile, with ``overrides`` applied (unknown names are an error)."""
+    if profile not in PROFILES:
+        raise AdvlabError(f"unknown profile {profile!r}: choose one of {', '.join(PROFILES)}")
+    return Config(profile=profile).replace(**PROFILES[profile]).replace(**overrides)
