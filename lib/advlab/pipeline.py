@@ -29,6 +29,23 @@ ATTACKS = ["fgsm", "pgd"]
 THREATS = ["whitebox", "transfer"]
 DATA_ROOT = Path("data")
 
+# Every figure the course makes (figures/<profile>/<name>.png): the seed's figures, plus the
+# prediction heatmap that tests its "collapse onto a single class" claim.
+FIGURES = {
+    "01_baseline_loss": "Training loss of the baseline CNN per epoch",
+    "02_fgsm_baseline_accuracy": "Accuracy vs epsilon, FGSM on the baseline (seed: adv-1)",
+    "02_fgsm_baseline_grid": "Ten test images of class 5 under FGSM, baseline predictions (seed: adv-2)",
+    "02_fgsm_baseline_predictions": "Where adversarial predictions land: share of each predicted class per epsilon",
+    "03_training_loss": "Training loss per epoch, FGSM retrained vs untrained (seed: adv-3)",
+    "03_fgsm_accuracy_three_models": "FGSM accuracy vs epsilon: baseline, retrained, untrained (seed: adv-4)",
+    "04_pgd_attack_accuracy": "PGD attack on the baseline, FGSM-trained and PGD-trained models (seed: adv-6)",
+    "04_fgsm_attack_accuracy": "FGSM attack on the baseline, FGSM-trained and PGD-trained models (seed: adv-5)",
+    "04_grid_baseline": "FGSM examples and predictions, baseline (seed: adv-7a)",
+    "04_grid_fgsm_retrained": "FGSM examples and predictions, FGSM-retrained model (seed: adv-4 grid)",
+    "04_grid_pgd_retrained": "FGSM examples and predictions, PGD-retrained model (seed: adv-7b)",
+}
+NOTEBOOKS = ["01_baseline", "02_fgsm_attack", "03_adversarial_training", "04_generalization"]
+
 
 # --- devices and data -------------------------------------------------------------------------
 
@@ -247,7 +264,8 @@ def figures_dir(cfg: Config) -> Path:
 def record(cfg: Config, notebook: str, results: dict) -> Path:
     """Save a notebook's numbers as ``report/<profile>/parts/<notebook>.json`` (the report merges them)."""
     p = report_dir(cfg) / "parts" / f"{notebook}.json"
-    write_json(p, {"notebook": notebook, "config": cfg.as_dict(), **results})
+    write_json(p, {"notebook": notebook, "config": cfg.as_dict(), "device": str(resolve_device(cfg.device)),
+                   **results})
     return p
 
 
