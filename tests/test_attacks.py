@@ -153,3 +153,26 @@ def test_bad_shapes_are_clear_errors(trained_model):
         fgsm(trained_model, torch.zeros(28, 28), torch.zeros(1, dtype=torch.long), 0.1)
     with pytest.raises(ValueError, match="label"):
         fgsm(trained_model, torch.zeros(3, 1, 28, 28), torch.zeros(2, dtype=torch.long), 0.1)
+
+
+def test_standard_pgd_equals_torchattacks_with_the_same_start(trained_model, test_batch):
+    """With the random start drawn from the same global RNG state, ``early_stop=False`` PGD is
+    torchattacks' PGD step for step."""
+    import torchattacks
+
+    x, y = test_batch[0][:200], test_batch[1][:200]
+    torch.manual_seed(42)
+    theirs = torchattacks.PGD(trained_model, eps=0.2, alpha=0.02, steps=10, random_start=True)(x, y)
+    torch.manual_seed(42)
+    ours = pgd(trained_model, x, y, 0.2, 0.02, 10, early_stop=False, batch_size=len(x))
+    assert torch.allclose(ours, theirs, atol=1e-5)
+
+
+def test_early_stop_is_never_weaker(trained_model, test_batch):
+    x, y = test_batch
+    full = pgd(trained_model, x, y, 0.1, 0.01, 15, seed=1, early_stop=False)
+    early = pgd(trained_model, x, y, 0.1, 0.01, 15, seed=1, early_stop=True)
+    fooled_full = advlab.predict(trained_model, full) != y
+    fooled_early = advlab.predict(trained_model, early) != y
+    assert bool((fooled_early | ~fooled_full).all())
+    assert (early - x).abs().max() <= 0.1 + 1e-6

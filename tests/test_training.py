@@ -77,3 +77,33 @@ def test_mismatched_checkpoint_is_a_clear_error(tmp_path, trained_model):
     path = save_model(trained_model, tmp_path / "m.pt")
     with pytest.raises(AdvlabError, match="does not match the model"):
         load_model(path, model=BaselineCNN(width=2))
+
+
+def test_fast_model_matches_plain_eager(trained_model, mnist_test):
+    """The fast layout (pool before ReLU, channels-last weights) changes no prediction and agrees with
+    the literal Conv -> ReLU -> Pool model to float tolerance, attacks and one training step included."""
+    plain = BaselineCNN(fast=False)
+    plain.load_state_dict(trained_model.state_dict())
+    plain.eval()
+    x, y = mnist_test
+    assert torch.equal(advlab.predict(trained_model, x), advlab.predict(plain, x))
+    with torch.inference_mode():
+        assert torch.allclose(trained_model(x[:500]), plain(x[:500]), atol=1e-4)
+    xs, ys = x[:300], y[:300]
+    adv_fast = advlab.fgsm(trained_model, xs, ys, 0.2)
+    adv_plain = advlab.fgsm(plain, xs, ys, 0.2)
+    assert (adv_fast != adv_plain).float().mean() < 1e-3  # a sign can flip only where the gradient is ~0
+    assert torch.equal(advlab.predict(trained_model, adv_fast), advlab.predict(plain, adv_fast))
+    fast = BaselineCNN()
+    fast.load_state_dict(trained_model.state_dict())
+    grads = []
+    for m in (fast, plain):  # one training step's loss and gradients (same seeded dropout masks)
+        m.train()
+        torch.manual_seed(0)
+        loss = torch.nn.functional.cross_entropy(m(xs), ys)
+        loss.backward()
+        grads.append((loss.item(), [p.grad.clone() for p in m.parameters()]))
+        m.eval()
+    assert grads[0][0] == pytest.approx(grads[1][0], rel=1e-5)
+    for a, b in zip(grads[0][1], grads[1][1]):
+        assert torch.allclose(a, b, rtol=1e-3, atol=1e-6)

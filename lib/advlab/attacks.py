@@ -114,14 +114,19 @@ def fgsm_sweep(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epsilons: Seq
 
 def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float, steps: int,
         random_start: bool = True, restarts: int = 1, *, loss: str = "ce", batch_size: int = 1000,
-        seed: int | None = None, progress: str | None = None) -> torch.Tensor:
+        seed: int | None = None, early_stop: bool = True, progress: str | None = None) -> torch.Tensor:
     """Projected gradient descent (Madry et al.) in the L-inf ball of radius ``eps``.
 
     Each run starts at a uniform random point of the ball (``random_start``), then takes ``steps``
-    steps ``x <- clamp(proj_eps(x + alpha * sign(grad)), 0, 1)``. Every iterate the attack visits is
-    scored with the forward pass it needs anyway; per sample it returns the first iterate that fools
-    the model, otherwise the one with the highest loss, over all ``restarts``. So more restarts never
-    make it weaker, and it is never weaker than its own final iterate.
+    steps ``x <- clamp(proj_eps(x + alpha * sign(grad)), 0, 1)``. Per sample it returns, over all
+    ``restarts``, an example that fools the model if any run found one, otherwise the highest-loss one;
+    so more restarts never make it weaker.
+
+    ``early_stop=True`` (for evaluation): every iterate is scored with the forward pass the next step
+    needs anyway, and a sample stops being attacked as soon as it is misclassified; the first fooling
+    iterate is returned. Never weaker than the final iterate, and much faster on weak models.
+    ``early_stop=False`` (standard PGD, for building training sets): every sample takes all steps and
+    the final iterates are compared.
     ``seed`` makes the random starts reproducible; ``progress`` (a label) shows a progress bar.
     """
     check_xy(x, y)
@@ -145,27 +150,35 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: f
             best_loss = torch.full((len(xb),), -math.inf, device=device)
             fooled = torch.zeros(len(xb), dtype=torch.bool, device=device)
 
-            def keep(xa, logits, per):
-                wrong = logits.argmax(1) != yb
-                take = (wrong & ~fooled) | (~fooled & ~wrong & (per > best_loss))
-                best[take] = xa[take]
-                best_loss[take] = per[take]
-                fooled.logical_or_(wrong)
+            def consider(idx, xa, logits, per):
+                """Keep, per sample, a fooling example, else the highest-loss one; return the fooled mask."""
+                wrong = logits.argmax(1) != yb[idx]
+                take = (wrong | (per > best_loss[idx])) & ~fooled[idx]
+                best[idx[take]] = xa[take]
+                best_loss[idx[take]] = per[take]
+                fooled[idx[wrong]] = True
+                return wrong
 
             for _ in range(int(restarts)):
-                xa = xb.clone()
-                if random_start and eps > 0:
-                    noise = torch.empty_like(xb).uniform_(-eps, eps, generator=gen)
-                    xa = (xb + noise).clamp_(0, 1)
+                xa = xb
+                if random_start and eps > 0:  # drawn for the whole batch, so restart r is the same run
+                    xa = (xb + torch.empty_like(xb).uniform_(-eps, eps, generator=gen)).clamp_(0, 1)
+                idx = (~fooled).nonzero().squeeze(1) if early_stop else torch.arange(len(xb), device=device)
+                xa, x0, y0 = xa[idx], xb[idx], yb[idx]
                 for _ in range(int(steps)):
-                    grad, logits, per = input_gradient(model, xa, yb, loss)
-                    keep(xa, logits, per)
+                    if len(idx) == 0:
+                        break
+                    grad, logits, per = input_gradient(model, xa, y0, loss)
+                    if early_stop:
+                        alive = ~consider(idx, xa, logits, per)
+                        idx, xa, x0, y0, grad = idx[alive], xa[alive], x0[alive], y0[alive], grad[alive]
                     xa = xa + alpha * grad.sign_()
-                    xa = torch.min(torch.max(xa, xb - eps), xb + eps).clamp_(0, 1)
-                with torch.inference_mode():
-                    logits = model(xa)
-                    per = per_sample_loss(logits, yb, loss)
-                keep(xa, logits, per)
+                    xa = torch.min(torch.max(xa, x0 - eps), x0 + eps).clamp_(0, 1)
+                if len(idx):
+                    with torch.inference_mode():
+                        logits = model(xa)
+                        per = per_sample_loss(logits, y0, loss)
+                    consider(idx, xa, logits, per)
             out[s] = best.to(x.device)
     return out
 

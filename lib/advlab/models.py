@@ -11,9 +11,16 @@ class BaselineCNN(nn.Module):
     """The seed's baseline model, about 116k parameters at ``width=1``.
 
     ``width`` multiplies every channel and hidden-unit count (for capacity experiments).
+
+    Two implementation details make it about twice as fast on a CPU and change no prediction:
+    max-pooling runs before the ReLU (they commute: the max of ReLUs is the ReLU of the max, so the
+    outputs are identical, with 4x fewer ReLUs), and the convolution weights are stored channels-last,
+    the layout oneDNN's CPU kernels prefer (floating-point results agree to ~1e-6).
+    ``fast=False`` builds the literal Conv -> ReLU -> Pool order in the default layout (the benchmark's
+    "plain eager" reference). Both variants share the same parameter names, so checkpoints fit either.
     """
 
-    def __init__(self, width: int = 1, num_classes: int = 10):
+    def __init__(self, width: int = 1, num_classes: int = 10, fast: bool = True):
         super().__init__()
         if not isinstance(width, int) or width < 1:
             raise ValueError(f"width must be a positive integer, got {width!r}")
@@ -24,6 +31,11 @@ class BaselineCNN(nn.Module):
             nn.Conv2d(c1, c2, kernel_size=2), nn.ReLU(), nn.MaxPool2d(2),  # 13 -> 12 -> 6
             nn.Conv2d(c2, c3, kernel_size=2), nn.ReLU(), nn.MaxPool2d(2),  # 6 -> 5 -> 2
         )
+        if fast:  # same modules, ReLU and MaxPool swapped (see the class docstring)
+            f = self.features
+            self.features = nn.Sequential(f[0], f[2], f[1], f[3], f[5], f[4], f[6], f[8], f[7])
+            self.to(memory_format=torch.channels_last)
+        self.fast = fast
         self.classifier = nn.Sequential(
             nn.Flatten(),                                                  # c3 * 2 * 2
             nn.Linear(c3 * 4, h1), nn.BatchNorm1d(h1), nn.ReLU(), nn.Dropout(0.5),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import time
 from pathlib import Path
 
@@ -45,6 +46,28 @@ FIGURES = {
     "04_grid_pgd_retrained": "FGSM examples and predictions, PGD-retrained model (seed: adv-7b)",
 }
 NOTEBOOKS = ["01_baseline", "02_fgsm_attack", "03_adversarial_training", "04_generalization"]
+
+# Artifacts rebuilt in this process under ``force``: ``force`` recomputes each artifact once per
+# process, not at every call that needs it (a model used by two later steps is trained once).
+_REBUILT: set[str] = set()
+
+
+def _forced(cfg: Config, name) -> bool:
+    return cfg.force and str(name) not in _REBUILT
+
+
+def chdir_root(start=None) -> Path:
+    """Make the repository root (the folder holding pyproject.toml) the working directory, so that
+    data/, artifacts/, figures/ and report/ resolve the same from notebooks/ (JupyterLab) and from
+    the root (run_all.py). Returns the root."""
+    here = Path(start or Path.cwd()).resolve()
+    package_root = Path(__file__).resolve().parents[2]   # lib/advlab/pipeline.py -> repository root
+    for folder in [here, *here.parents, package_root]:
+        if (folder / "pyproject.toml").is_file() and (folder / "lib" / "advlab").is_dir():
+            os.chdir(folder)
+            return folder
+    raise AdvlabError(f"cannot find the AdvLab repository root (a folder with pyproject.toml and lib/advlab) "
+                      f"above {here}: start Jupyter inside the repository.")
 
 
 # --- devices and data -------------------------------------------------------------------------
@@ -116,7 +139,7 @@ def get_model(cfg: Config, name: str) -> torch.nn.Module:
     """The trained model ``name``, from the cache or trained now (with everything it needs)."""
     device = resolve_device(cfg.device)
     p = artifacts.path(f"models/{model_key(cfg, name)}", ".pt")
-    if p.exists() and not cfg.force:
+    if p.exists() and not _forced(cfg, p):
         return load_model(p, device=device)
     if name == "baseline":
         x, y = train_data(cfg)
@@ -138,13 +161,14 @@ def get_model(cfg: Config, name: str) -> torch.nn.Module:
             "train_seconds": time.perf_counter() - start, "device": str(device)}
     save_model(model, p, meta)
     artifacts.write_json(p.with_suffix(".json"), meta)
+    _REBUILT.add(str(p))
     return model.eval()
 
 
 def model_info(cfg: Config, name: str) -> dict:
     """The metadata saved with a trained model (losses, training time); trains it if needed."""
     p = artifacts.path(f"models/{model_key(cfg, name)}", ".pt")
-    if not p.exists() or cfg.force:
+    if not p.exists() or _forced(cfg, p):
         get_model(cfg, name)
     return load_checkpoint(p)["meta"]
 
@@ -182,11 +206,14 @@ def adversarial_set(cfg: Config, attack: str):
             for i, eps in enumerate(cfg.adv_epsilons):
                 s = pgd_settings(cfg, eps)
                 xs.append(pgd(baseline, x, y, s["eps"], s["alpha"], s["steps"], s["random_start"],
-                              s["restarts"], seed=cfg.seed + i, progress=f"PGD set eps={eps}"))
+                              s["restarts"], seed=cfg.seed + i, early_stop=False, progress=f"PGD set eps={eps}"))
                 ys.append(y)
         return {"x": torch.cat(xs), "y": torch.cat(ys)}
 
-    blob = artifacts.cached_tensors(f"sets/{artifacts.key(attack + 'set', params)}", params, build, cfg.force)
+    name = f"sets/{artifacts.key(attack + 'set', params)}"
+    blob = artifacts.cached_tensors(name, params, build, _forced(cfg, name))
+    if cfg.force:
+        _REBUILT.add(name)
     return blob["x"], blob["y"]
 
 
@@ -217,7 +244,12 @@ def curve(cfg: Config, model: str, attack: str, threat: str, epsilons=None) -> d
                 acc.append((predict(target, x_adv) == y).float().mean().item())
         return {"model": model, "attack": attack, "threat": threat, "eps": epsilons, "acc": acc, "n_images": len(x)}
 
-    return artifacts.cached_json(f"curves/{artifacts.key('curve', params)}", params, build, cfg.force)
+    name = f"curves/{artifacts.key('curve', params)}"
+    value = artifacts.cached_json(name, params, build, _forced(cfg, name))
+    if cfg.force:
+        _REBUILT.add(name)
+    # The baseline's white-box and transfer curves share one cache entry (same examples): label it.
+    return {**value, "threat": threat}
 
 
 def adversarial_examples(cfg: Config, source: str, attack: str, epsilons, n: int | None):
