@@ -1,5 +1,6 @@
 # AdvLab: every target creates what it needs (venv, data) first.
 #   make report   build the course report (quick profile) -> report/quick/index.html
+#                 (PROFILE=smoke|quick|paper, DEVICE=auto|cpu|cuda|mps, ARGS="--only 02 --force")
 #   make test     run the test suite
 #   make lab      JupyterLab on the notebooks, with the project's kernel
 #   make bench    speed benchmarks -> bench/results.json
@@ -8,6 +9,9 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 PROFILE ?= quick
+DEVICE  ?= auto
+# more run_all.py options, e.g.  make report ARGS="--only 02,03 --set epochs=5"
+ARGS    ?=
 # This machine's pip carries torch 2.14.1 / torchvision 0.29.1 on disk; elsewhere pyproject's ranges apply.
 TORCH_PIN ?= torch==2.14.1 torchvision==0.29.1
 # torchattacks pins an old requests: a test-only dependency, installed without its dependencies.
@@ -29,7 +33,8 @@ data: venv
 	$(PY) -c "from advlab.data import ensure_mnist; print('MNIST ready in', ensure_mnist('data'))"
 
 report: venv data
-	$(PY) run_all.py --profile $(PROFILE)
+	$(PY) run_all.py --profile $(PROFILE) --device $(DEVICE) $(ARGS)
+	@echo "Open report/$(PROFILE)/index.html in a browser (it works offline)."
 
 test: venv data
 	$(PY) -m pytest

@@ -1,0 +1,359 @@
+"""Run the course's notebooks in order with papermill, then build the report (``run_all.py`` is a thin
+command line over :func:`main`).
+
+    python run_all.py [--profile smoke|quick|paper] [--device auto|cpu|cuda|mps] [--only 02,03]
+                      [--force] [--set name=value ...]
+
+Each notebook gets, through its papermill ``parameters`` cell: ``profile``, ``device``, ``force``,
+``overrides`` (the ``--set`` values) and, for every Config field the cell declares, the profile's
+value (after ``--set``). Executed notebooks go to ``report/<profile>/<stem>.ipynb``; the wall time
+of each to ``report/<profile>/timings.json``.
+
+Exit codes: 0 done; 1 a notebook failed (the partly executed notebook is kept, and the report is
+built from what exists); 2 bad arguments; 130 interrupted (Ctrl-C).
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .errors import AdvlabError
+from .io import write_json
+from .profiles import PROFILES, Config, config, field_names
+
+NOTEBOOK_DIR = "notebooks"
+# Fields run_all sets itself, from its own options.
+RESERVED = {"profile": "--profile", "device": "--device", "force": "--force"}
+KERNEL_NAME = "advlab-run-all"
+
+
+class UsageError(AdvlabError):
+    """Bad command-line arguments (exit code 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):          # one line, not argparse's usage block
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="run_all.py", description="Run the AdvLab notebooks in order with papermill and build "
+                "the report (report/<profile>/index.html).")
+    p.add_argument("--profile", default="quick", help=f"one of {', '.join(PROFILES)} (default: quick)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: auto)")
+    p.add_argument("--only", action="append", default=[], metavar="02,03",
+                   help="run only these notebooks (numbers or names, comma-separated); the report still "
+                        "includes the others' earlier results")
+    p.add_argument("--force", action="store_true", help="recompute cached models, sets and curves")
+    p.add_argument("--set", dest="sets", action="extend", nargs="+", default=[], metavar="name=value",
+                   help="override a Config field, e.g. --set epochs=5 n_test=null (values are JSON, else strings)")
+    p.add_argument("--no-report", action="store_true", help="run the notebooks but do not build the report")
+    return p
+
+
+# --- argument validation --------------------------------------------------------------------------
+
+def _field_types() -> dict[str, set]:
+    """Allowed JSON value types per Config field, from its annotation ("int | None", "list", ...)."""
+    names = {"int": int, "float": float, "bool": bool, "str": str, "list": list, "None": type(None)}
+    out = {}
+    for f in dataclasses.fields(Config):
+        ann = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+        out[f.name] = {names[t.strip()] for t in ann.split("|") if t.strip() in names} or {object}
+    return out
+
+
+def _fits(value, allowed: set) -> bool:
+    if value is None:
+        return type(None) in allowed
+    if isinstance(value, bool):
+        return bool in allowed
+    if isinstance(value, int):
+        return int in allowed or float in allowed
+    if isinstance(value, float):
+        return float in allowed and math.isfinite(value)
+    if isinstance(value, str):
+        return str in allowed
+    if isinstance(value, list):
+        return list in allowed and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                                       for v in value)
+    return False
+
+
+def parse_set(item: str, types: dict[str, set] | None = None) -> tuple[str, object]:
+    """``name=value`` -> (name, value): the value is parsed as JSON (fallback: the raw string) and must
+    suit the field's type (an int is accepted for a float field)."""
+    types = types or _field_types()
+    if "=" not in item:
+        raise UsageError(f"--set {item!r}: expected name=value, e.g. --set epochs=5")
+    name, raw = item.split("=", 1)
+    name = name.strip()
+    if name in RESERVED:
+        raise UsageError(f"--set {name}=...: use {RESERVED[name]} instead")
+    if name not in types:
+        raise UsageError(f"--set {name}: unknown field; known: {', '.join(n for n in field_names() if n not in RESERVED)}")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = raw
+    allowed = types[name]
+    if object not in allowed and not _fits(value, allowed):
+        want = " or ".join(sorted("null" if t is type(None) else f"a list of numbers" if t is list else t.__name__
+                                  for t in allowed))
+        raise UsageError(f"--set {name}={raw}: expected {want}")
+    if isinstance(value, int) and not isinstance(value, bool) and int not in allowed and float in allowed:
+        value = float(value)
+    return name, value
+
+
+def parse_only(items: list[str], notebooks: list[str]) -> list[str]:
+    """``["02,3", "04_generalization"]`` -> the matching notebook stems, in the course's order."""
+    wanted = set()
+    for item in items:
+        for token in (t.strip() for t in item.split(",")):
+            if not token:
+                continue
+            match = [nb for nb in notebooks if nb == token or (token.isdigit() and int(nb.split("_")[0]) == int(token))
+                     or nb.split("_")[0] == token]
+            if not match:
+                raise UsageError(f"--only {token}: unknown notebook; choose from "
+                                 f"{', '.join(nb.split('_')[0] for nb in notebooks)} ({', '.join(notebooks)})")
+            wanted.update(match)
+    return [nb for nb in notebooks if nb in wanted] if wanted else list(notebooks)
+
+
+@dataclasses.dataclass
+class Plan:
+    profile: str
+    device: str
+    force: bool
+    overrides: dict
+    cfg: Config
+    notebooks: list[str]
+    report: bool
+
+
+def parse_args(argv: list[str] | None = None) -> Plan:
+    """Validate every argument before anything runs; raises UsageError with a one-line message."""
+    from .pipeline import NOTEBOOKS, resolve_device
+    args = build_parser().parse_args(argv)
+    if args.profile not in PROFILES:
+        raise UsageError(f"--profile {args.profile}: unknown profile; choose one of {', '.join(PROFILES)}")
+    try:
+        resolve_device(args.device)
+    except AdvlabError as exc:
+        raise UsageError(f"--device {args.device}: {exc}") from None
+    notebooks = parse_only(args.only, NOTEBOOKS)
+    types = _field_types()
+    overrides = dict(parse_set(item, types) for item in args.sets)
+    try:
+        cfg = config(args.profile, **overrides).replace(device=args.device, force=args.force)
+    except (AdvlabError, TypeError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    return Plan(args.profile, args.device, args.force, overrides, cfg, notebooks, not args.no_report)
+
+
+# --- running --------------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def this_python_kernel():
+    """A temporary kernelspec that starts this very Python (so the notebooks see the same packages),
+    put first on JUPYTER_PATH; yields its name. Kernels also get ADVLAB_PROGRESS=0."""
+    saved = {k: os.environ.get(k) for k in ("JUPYTER_PATH", "ADVLAB_PROGRESS")}
+    with tempfile.TemporaryDirectory(prefix="advlab-kernel-") as tmp:
+        spec_dir = Path(tmp) / "kernels" / KERNEL_NAME
+        spec_dir.mkdir(parents=True)
+        (spec_dir / "kernel.json").write_text(json.dumps({
+            # log_level: keep the kernel's start-up warnings (e.g. "running over TCP") off the progress bars
+            "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
+                     "--IPKernelApp.log_level=ERROR"],
+            "display_name": "Python (advlab, run_all)", "language": "python"}))
+        os.environ["JUPYTER_PATH"] = os.pathsep.join([tmp] + ([saved["JUPYTER_PATH"]] if saved["JUPYTER_PATH"] else []))
+        os.environ["ADVLAB_PROGRESS"] = "0"
+        try:
+            yield KERNEL_NAME
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+
+def _declared_parameters(path: Path) -> dict:
+    """The names in the notebook's ``parameters`` cell (papermill.inspect_notebook)."""
+    import nbformat
+    import papermill as pm
+    nb = nbformat.read(path, as_version=4)
+    if nb.metadata.get("kernelspec", {}).get("name"):
+        return pm.inspect_notebook(str(path))
+    # papermill needs a kernelspec to pick the language: inspect a copy that names one
+    nb.metadata["kernelspec"] = {"name": "python3", "language": "python", "display_name": "Python 3"}
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / path.name
+        nbformat.write(nb, copy)
+        return pm.inspect_notebook(str(copy))
+
+
+def notebook_parameters(path: Path, plan: Plan) -> dict:
+    """What papermill injects into one notebook."""
+    declared = _declared_parameters(path)
+    params = {"profile": plan.profile, "device": plan.device, "force": plan.force, "overrides": plan.overrides}
+    values = plan.cfg.as_dict()
+    for name in declared:
+        if name in values and name not in params:
+            params[name] = values[name]
+    return params
+
+
+def _merge_timings(path: Path, stem: str, seconds: float) -> None:
+    try:
+        timings = json.loads(path.read_text())
+        if not isinstance(timings, dict):
+            timings = {}
+    except (OSError, ValueError):
+        timings = {}
+    timings[stem] = round(seconds, 2)
+    write_json(path, timings)
+
+
+def _keep_kernelspec(path: Path, kernelspec) -> None:
+    """Give the executed notebook back its own kernelspec (papermill writes the temporary one)."""
+    import nbformat
+    nb = nbformat.read(path, as_version=4)
+    if kernelspec:
+        nb.metadata["kernelspec"] = kernelspec
+    else:
+        nb.metadata.pop("kernelspec", None)
+    nbformat.write(nb, path)
+
+
+class NotebookFailed(Exception):
+    def __init__(self, message: str):
+        super().__init__(message)
+
+
+def run_notebook(src: Path, out: Path, params: dict, kernel: str, root: Path) -> float:
+    """Execute ``src`` into ``out`` (written only when papermill is done, failed cell included).
+    Returns the wall seconds; raises NotebookFailed (with a one-line message) or KeyboardInterrupt."""
+    import nbformat
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    tmp = out.with_name(f".{out.stem}.running.ipynb")
+    original_spec = nbformat.read(src, as_version=4).metadata.get("kernelspec")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    try:
+        try:
+            # shutdown_kernel="immediate": on Ctrl-C the kernel is stopped at once, without the traceback a
+            # graceful shutdown prints when it closes the sockets of a cell that is still running.
+            pm.execute_notebook(str(src), str(tmp), parameters=params, kernel_name=kernel, language="python", cwd=str(root),
+                                progress_bar=True, shutdown_kernel="immediate")
+        except PapermillExecutionError as exc:
+            if exc.ename == "KeyboardInterrupt":
+                raise KeyboardInterrupt from None
+            if tmp.exists():
+                _keep_kernelspec(tmp, original_spec)
+                os.replace(tmp, out)
+            evalue = " ".join(str(exc.evalue).split())
+            if len(evalue) > 300:
+                evalue = evalue[:297] + "..."
+            raise NotebookFailed(f"{src.stem} failed in cell [{exc.exec_count}]{_first_line(out, exc.exec_count)}: "
+                                 f"{exc.ename}: {evalue} "
+                                 f"(partly executed notebook: {_rel(out, root)})") from None
+        except (KeyboardInterrupt, NotebookFailed):
+            raise
+        except Exception as exc:   # kernel died, could not start, ...
+            msg = " ".join(str(exc).split())[:300]
+            if tmp.exists():
+                _keep_kernelspec(tmp, original_spec)
+                os.replace(tmp, out)
+            raise NotebookFailed(f"{src.stem} could not be run: {type(exc).__name__}: {msg}") from None
+        _keep_kernelspec(tmp, original_spec)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return time.perf_counter() - start
+
+
+def _first_line(path: Path, exec_count) -> str:
+    """`` (first line of the cell's code)`` for the cell with this execution count, or ""."""
+    try:
+        import nbformat
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type == "code" and cell.get("execution_count") == exec_count:
+                line = next((ln.strip() for ln in cell.source.splitlines() if ln.strip()), "")
+                return f" ({line[:60]}{'...' if len(line) > 60 else ''})" if line else ""
+    except Exception:
+        pass
+    return ""
+
+
+def _rel(p: Path, root: Path) -> str:
+    try:
+        return str(p.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(p)
+
+
+def run(plan: Plan, root: Path) -> int:
+    """Run the plan's notebooks in order, then build the report. Returns the exit code."""
+    import logging
+    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+    folder = root / "report" / plan.profile
+    sources = [root / NOTEBOOK_DIR / f"{stem}.ipynb" for stem in plan.notebooks]
+    missing = [str(p.relative_to(root)) for p in sources if not p.exists()]
+    if missing:
+        print(f"run_all: notebook(s) not found: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    print(f"run_all: profile {plan.profile} ({_expected(plan.profile)}), device {plan.device}, "
+          f"{len(sources)} notebook(s)" + (f", overrides {plan.overrides}" if plan.overrides else ""), flush=True)
+    failure = None
+    with this_python_kernel() as kernel:
+        for i, src in enumerate(sources, 1):
+            print(f"[{i}/{len(sources)}] {src.stem} ...", flush=True)
+            try:
+                seconds = run_notebook(src, folder / f"{src.stem}.ipynb", notebook_parameters(src, plan), kernel, root)
+            except NotebookFailed as exc:
+                failure = str(exc)
+                break
+            _merge_timings(folder / "timings.json", src.stem, seconds)
+            print(f"[{i}/{len(sources)}] {src.stem} done in {seconds:.1f} s", flush=True)
+    if failure:
+        print(f"run_all: error: {failure}", file=sys.stderr, flush=True)
+    if plan.report and (folder / "parts").is_dir() and any((folder / "parts").glob("*.json")):
+        from .report import build_report
+        page = build_report(plan.profile, root=root)
+        print(f"Report{' (partial)' if failure else ''}: {_rel(page, root)}", flush=True)
+    elif plan.report:
+        print("run_all: no results recorded, so no report was built", file=sys.stderr)
+    return 1 if failure else 0
+
+
+def _expected(profile: str) -> str:
+    from .profiles import EXPECTED_CPU_TIME
+    return f"expected on a 2-core CPU: {EXPECTED_CPU_TIME.get(profile, 'unknown')}"
+
+
+def main(argv: list[str] | None = None, root: str | Path | None = None) -> int:
+    root = Path(root or Path.cwd()).resolve()
+    try:
+        try:
+            plan = parse_args(argv)
+        except UsageError as exc:
+            print(f"run_all.py: error: {exc}", file=sys.stderr)
+            return 2
+        return run(plan, root)
+    except KeyboardInterrupt:
+        print("\nrun_all: interrupted (Ctrl-C): finished notebooks and their results are kept; "
+              "the notebook that was running and the report were not written", file=sys.stderr)
+        return 130

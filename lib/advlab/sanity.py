@@ -1,0 +1,224 @@
+"""Sanity checks every robustness number should pass (Carlini et al. 2019, "On Evaluating
+Adversarial Robustness"), as plain functions over the merged results of a run (``results.json``).
+
+Each check returns ``{model: {"passed": bool, "detail": str}}`` for the models it can judge; a model
+(or a whole check) without the data it needs is left out, and the report shows it as "not measured".
+Accuracies are fractions in [0, 1]; tolerances below are in percentage points.
+
+- ``pgd_not_weaker_than_fgsm``: white-box PGD accuracy <= FGSM accuracy + 2 points at every eps > 0.
+- ``accuracy_falls_with_eps``: every white-box curve is non-increasing in eps, within 2 points.
+- ``pgd_reaches_zero_undefended``: white-box PGD on the baseline at the largest eps <= 2%.
+- ``noise_hurts_less``: uniform random sign noise of size 0.3 leaves the baseline at least 30 points
+  more accurate than FGSM at eps 0.3.
+- ``label_leaking``: an FGSM-trained model that scores higher on white-box FGSM inputs (some eps > 0)
+  than on clean inputs fails (Kurakin et al. 2017).
+- ``more_steps_restarts_not_weaker``: PGD with 2k steps <= k steps + 1 point, and 3 restarts <= 1
+  (``pgd_strength``: {model: {"eps", "steps": {"k"|count: acc, "2k"|count: acc}, "restarts": {"1": acc, "3": acc}}}).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+PGD_VS_FGSM_TOL = 0.02
+MONOTONE_TOL = 0.02
+PGD_ZERO_MAX = 0.02
+NOISE_EPS = 0.3
+NOISE_MARGIN = 0.30
+STEPS_TOL = 0.01
+RESTARTS_TOL = 0.0
+FGSM_TRAINED = ("fgsm_retrained", "fgsm_untrained")
+UNDEFENDED = "baseline"
+
+DESCRIPTIONS = {
+    "pgd_not_weaker_than_fgsm": "White-box PGD accuracy is at most FGSM accuracy + 2 points at every eps > 0 (same model).",
+    "accuracy_falls_with_eps": "Every white-box accuracy curve is non-increasing in eps (2 points tolerance).",
+    "pgd_reaches_zero_undefended": "White-box PGD drives the undefended baseline to at most 2% at the largest eps.",
+    "noise_hurts_less": "Random sign noise of size 0.3 leaves the baseline at least 30 points above FGSM at eps 0.3.",
+    "label_leaking": "An FGSM-trained model is never more accurate on white-box FGSM inputs than on clean ones.",
+    "more_steps_restarts_not_weaker": "PGD with twice the steps is not weaker (+1 point tolerance); 3 restarts are not weaker than 1.",
+}
+
+
+def _pct(a: float) -> str:
+    return f"{100 * a:.1f}%"
+
+
+def _curve(results: dict, model: str, attack: str, threat: str = "whitebox") -> dict | None:
+    for c in results.get("curves", []):
+        if c.get("model") == model and c.get("attack") == attack and c.get("threat") == threat:
+            return c
+    return None
+
+
+def _at(curve: dict, eps: float, tol: float = 1e-6) -> float | None:
+    for e, a in zip(curve.get("eps", []), curve.get("acc", [])):
+        if abs(float(e) - eps) <= tol:
+            return float(a)
+    return None
+
+
+def _models(results: dict) -> list[str]:
+    seen = []
+    for c in results.get("curves", []):
+        if c.get("model") not in seen:
+            seen.append(c.get("model"))
+    return seen
+
+
+def pgd_not_weaker_than_fgsm(results: dict, tol: float = PGD_VS_FGSM_TOL) -> dict:
+    out = {}
+    for model in _models(results):
+        fgsm, pgd = _curve(results, model, "fgsm"), _curve(results, model, "pgd")
+        if not fgsm or not pgd:
+            continue
+        # eps 0 is left out: no attack runs there, and a gap only measures the two curves' test subsets.
+        pairs = [(e, _at(fgsm, e), a) for e, a in zip(pgd["eps"], pgd["acc"]) if e > 0 and _at(fgsm, e) is not None]
+        if not pairs:
+            continue
+        n_f, n_p = fgsm.get("n_images"), pgd.get("n_images")
+        note = f" (PGD on {n_p} images, FGSM on {n_f})" if n_f and n_p and n_f != n_p else ""
+        bad = [(e, f, p) for e, f, p in pairs if p > f + tol]
+        if bad:
+            e, f, p = max(bad, key=lambda t: t[2] - t[1])
+            detail = (f"PGD weaker than FGSM at {len(bad)} of {len(pairs)} eps; worst at eps {e:g}: "
+                      f"PGD {_pct(p)} vs FGSM {_pct(f)}")
+        else:
+            gap = max(p - f for _, f, p in pairs)
+            detail = f"PGD <= FGSM + {100 * tol:g} points at all {len(pairs)} eps (largest PGD - FGSM: {100 * gap:+.1f} points)"
+        out[model] = {"passed": not bad, "detail": detail + note}
+    return out
+
+
+def accuracy_falls_with_eps(results: dict, tol: float = MONOTONE_TOL) -> dict:
+    out = {}
+    for model in _models(results):
+        rises, n_curves = [], 0
+        for attack in ("fgsm", "pgd"):
+            c = _curve(results, model, attack)
+            if not c or len(c.get("acc", [])) < 2:
+                continue
+            n_curves += 1
+            pts = sorted(zip(c["eps"], c["acc"]))
+            for (e0, a0), (e1, a1) in zip(pts, pts[1:]):
+                if a1 > a0 + tol:
+                    rises.append(f"{attack.upper()} {_pct(a0)} at eps {e0:g} -> {_pct(a1)} at eps {e1:g}")
+        if not n_curves:
+            continue
+        detail = ("accuracy rises: " + "; ".join(rises[:3]) + (" ..." if len(rises) > 3 else "")) if rises else \
+            f"non-increasing within {100 * tol:g} points ({n_curves} white-box curve{'s' if n_curves > 1 else ''})"
+        out[model] = {"passed": not rises, "detail": detail}
+    return out
+
+
+def pgd_reaches_zero_undefended(results: dict, max_acc: float = PGD_ZERO_MAX, model: str = UNDEFENDED) -> dict:
+    c = _curve(results, model, "pgd")
+    if not c or not c.get("acc"):
+        return {}
+    e, a = max(zip(c["eps"], c["acc"]))
+    return {model: {"passed": a <= max_acc, "detail": f"PGD accuracy {_pct(a)} at eps {e:g} (limit {_pct(max_acc)})"}}
+
+
+def noise_hurts_less(results: dict, eps: float = NOISE_EPS, margin: float = NOISE_MARGIN,
+                     model: str = UNDEFENDED) -> dict:
+    noise, fgsm = results.get("noise"), _curve(results, model, "fgsm")
+    if not noise or not fgsm:
+        return {}
+    n, f = _at(noise, eps), _at(fgsm, eps)
+    if n is None or f is None:
+        return {}
+    return {model: {"passed": n >= f + margin,
+                    "detail": f"at eps {eps:g}: random noise {_pct(n)} vs FGSM {_pct(f)} "
+                              f"({100 * (n - f):+.1f} points; needs >= +{100 * margin:g})"}}
+
+
+def label_leaking(results: dict, models=FGSM_TRAINED) -> dict:
+    out = {}
+    for model in models:
+        c = _curve(results, model, "fgsm")
+        if not c:
+            continue
+        clean = _at(c, 0.0)
+        source = "eps 0 of the same curve"
+        if clean is None:
+            clean = results.get("models", {}).get(model, {}).get("clean_acc")
+            source = "clean test accuracy"
+        if clean is None:
+            continue
+        above = [(e, a) for e, a in zip(c["eps"], c["acc"]) if e > 0 and a > clean]
+        if above:
+            e, a = max(above, key=lambda t: t[1])
+            detail = f"label leaking: FGSM accuracy {_pct(a)} at eps {e:g} > clean {_pct(clean)} ({source})"
+        else:
+            detail = f"FGSM accuracy never above clean {_pct(clean)} ({source})"
+        out[model] = {"passed": not above, "detail": detail}
+    return out
+
+
+def _fewer_more(d: dict, few: str, many: str):
+    """(label, acc) of the weaker and the stronger setting: keys ``few``/``many`` ("k"/"2k", "1"/"3"),
+    or else the smallest and largest numeric keys (a notebook may record the actual step counts)."""
+    if few in d and many in d:
+        return (few, d[few]), (many, d[many])
+    try:
+        items = sorted((float(k), k, v) for k, v in d.items())
+    except (TypeError, ValueError):
+        return None
+    if len(items) < 2:
+        return None
+    return (items[0][1], items[0][2]), (items[-1][1], items[-1][2])
+
+
+def more_steps_restarts_not_weaker(results: dict, steps_tol: float = STEPS_TOL,
+                                   restarts_tol: float = RESTARTS_TOL) -> dict:
+    out = {}
+    for model, s in (results.get("pgd_strength") or {}).items():
+        problems, parts = [], []
+        steps = _fewer_more(s.get("steps") or {}, "k", "2k")
+        if steps:
+            (k_name, k), (k2_name, k2) = steps
+            parts.append(f"{k_name} steps {_pct(k)} -> {k2_name} steps {_pct(k2)}")
+            if k2 > k + steps_tol:
+                problems.append(f"more steps raised accuracy by more than {100 * steps_tol:g} point")
+        restarts = _fewer_more(s.get("restarts") or {}, "1", "3")
+        if restarts:
+            (r1_name, r1), (r3_name, r3) = restarts
+            parts.append(f"{r1_name} restart(s) {_pct(r1)} -> {r3_name} restarts {_pct(r3)}")
+            if r3 > r1 + restarts_tol:
+                problems.append("more restarts raised accuracy")
+        if not parts:
+            continue
+        eps = s.get("eps")
+        detail = (f"eps {eps:g}: " if isinstance(eps, (int, float)) else "") + "; ".join(parts)
+        if problems:
+            detail += " (" + ", ".join(problems) + ")"
+        out[model] = {"passed": not problems, "detail": detail}
+    return out
+
+
+CHECKS: dict[str, Callable[[dict], dict]] = {
+    "pgd_not_weaker_than_fgsm": pgd_not_weaker_than_fgsm,
+    "accuracy_falls_with_eps": accuracy_falls_with_eps,
+    "pgd_reaches_zero_undefended": pgd_reaches_zero_undefended,
+    "noise_hurts_less": noise_hurts_less,
+    "label_leaking": label_leaking,
+    "more_steps_restarts_not_weaker": more_steps_restarts_not_weaker,
+}
+
+
+def run_checks(results: dict) -> dict:
+    """``{check_name: {model: {"passed": bool, "detail": str}}}``; an empty dict = not measured."""
+    return {name: check(results) for name, check in CHECKS.items()}
+
+
+def summary(checks: dict) -> tuple[int, int, list[str]]:
+    """(passed, failed, names of failed 'check (model)')."""
+    passed = failed = 0
+    names = []
+    for name, per_model in checks.items():
+        for model, r in per_model.items():
+            if r["passed"]:
+                passed += 1
+            else:
+                failed += 1
+                names.append(f"{name} ({model})")
+    return passed, failed, names
