@@ -1,12 +1,16 @@
 """The course's figures. Each function returns a matplotlib Figure; ``save`` writes it to
-``figures/<profile>/<name>.png`` (150 dpi, atomically)."""
+``figures/<profile>/<name>.png`` (150 dpi, atomically), and ``save_figure`` also returns the entry
+a notebook records for the report. ``grid_examples``, ``all_correct_up_to`` and ``curve_table``
+prepare what the figures and tables show."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 import numpy as np
 import seaborn as sns
+import torch
 
 from .io import atomic_path
 
@@ -30,20 +34,39 @@ def save(fig, profile_or_dir, name: str) -> Path:
         fig.savefig(tmp, format="png", dpi=150, bbox_inches="tight")
     return p
 
+def save_figure(fig, cfg, name: str) -> dict:
+    """Save ``fig`` as ``figures/<cfg.profile>/<name>.png``; return its record entry (name, path, caption).
+    ``name`` must be one of ``pipeline.FIGURES``."""
+    from .pipeline import FIGURES
+    if name not in FIGURES:
+        raise KeyError(f"{name!r} is not a course figure; known: {', '.join(FIGURES)}")
+    p = save(fig, cfg.profile, name)
+    return {"name": name, "path": p.as_posix(), "caption": FIGURES[name]}
+
 def _curve_axes(ax, curve, linestyle="-", label=None):
     ax.plot(curve["eps"], [100 * a for a in curve["acc"]], marker="o", ms=4, linestyle=linestyle,
             color=COLORS.get(curve["model"]), label=label or LABELS.get(curve["model"], curve["model"]))
 
-def accuracy_vs_eps(curves: list[dict], title: str, threats=("whitebox", "transfer")):
-    """Accuracy (%) against eps, one panel per threat model, one line per model."""
+def accuracy_vs_eps(curves: list[dict], title: str, threats=("whitebox", "transfer"), extra=(), references=None):
+    """Accuracy (%) against eps, one panel per threat model, one line per model (dashed for PGD).
+
+    ``extra``: ``(label, eps, acc)`` lines drawn dotted in every panel (e.g. random noise);
+    ``references``: ``{label: (eps, acc)}`` points drawn as grey crosses (e.g. the seed's numbers).
+    """
     threats = [t for t in threats if any(c["threat"] == t for c in curves)]
     fig, axes = plt.subplots(1, len(threats), figsize=(6.2 * len(threats), 4.2), sharey=True, squeeze=False)
+    several_attacks = len({c["attack"] for c in curves}) > 1
     for ax, threat in zip(axes[0], threats):
         for c in curves:
             if c["threat"] == threat:
                 _curve_axes(ax, c, "-" if c["attack"] == "fgsm" else "--",
-                            label=f"{LABELS.get(c['model'], c['model'])}"
-                            + ("" if len({x['attack'] for x in curves}) == 1 else f" / {c['attack'].upper()}"))
+                            label=LABELS.get(c["model"], c["model"])
+                            + (f" / {c['attack'].upper()}" if several_attacks else ""))
+        for label, eps, acc in extra:
+            ax.plot(eps, [100 * a for a in acc], linestyle=":", marker=".", color="0.35", label=label)
+        for label, (eps, acc) in (references or {}).items():
+            ax.plot(eps, [100 * a for a in acc], linestyle="none", marker="x", ms=8, mew=2, color="0.45",
+                    label=label)
         ax.set(xlabel="epsilon (L-inf, pixels in [0, 1])", title=THREAT_TITLES[threat], ylim=(-2, 102))
         ax.legend(fontsize=9)
     axes[0][0].set_ylabel("test accuracy (%)")
@@ -76,7 +99,12 @@ def loss_curves(losses: dict[str, list[float]], title: str):
     for name, values in losses.items():
         ax.plot(range(1, len(values) + 1), values, marker="o", ms=4, color=COLORS.get(name),
                 label=LABELS.get(name, name))
-    ax.set(xlabel="epoch", ylabel="mean training loss (cross-entropy)", title=title, yscale="log")
+    ax.set(xlabel="epoch", ylabel="training loss (log scale)", title=title, yscale="log")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    ax.yaxis.set_major_formatter(plain)
+    ax.yaxis.set_minor_formatter(plain)
+    ax.tick_params(axis="y", which="minor", labelsize=8)
     ax.legend()
     fig.tight_layout()
     return fig
@@ -92,3 +120,54 @@ def prediction_distribution(preds, epsilons, title: str):
     ax.set(xlabel="predicted class", ylabel="epsilon", title=title)
     fig.tight_layout()
     return fig
+
+def digits(images, labels, title: str = "", ncols: int = 10):
+    """A row (or rows) of images, each titled with its label."""
+    images = np.asarray(images)
+    n = len(images)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.05 * ncols, 1.2 * nrows + 0.4), squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        ax.set_axis_off()
+        if k < n:
+            ax.imshow(images[k].squeeze(), cmap="gray", vmin=0, vmax=1)
+            ax.set_title(str(labels[k]), fontsize=9, pad=2)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout(h_pad=0.3, w_pad=0.2)
+    return fig
+
+def grid_examples(model, images, label: int, epsilons):
+    """FGSM white-box examples of ``images`` (all of class ``label``) at each eps, and the model's
+    predictions: arrays ``[n_eps, n, 1, 28, 28]`` and ``[n_eps, n]``, ready for ``example_grid``."""
+    from .attacks import fgsm_signs
+    from .evaluation import predict
+    y = torch.full((len(images),), int(label), dtype=torch.long)
+    sign = fgsm_signs(model, images, y)
+    adv = torch.stack([(images + eps * sign).clamp(0, 1) for eps in epsilons])
+    preds = torch.stack([predict(model, a) for a in adv])
+    return adv.numpy(), preds.numpy()
+
+def all_correct_up_to(preds, label: int, epsilons):
+    """The largest eps such that every image is classified correctly at every eps up to it
+    (None when some image is already wrong at the first eps)."""
+    best = None
+    for eps, row in zip(epsilons, np.asarray(preds)):
+        if not (row == label).all():
+            break
+        best = float(eps)
+    return best
+
+def curve_table(curves: list[dict], epsilons=(0.0, 0.1, 0.2, 0.3)):
+    """Accuracy (%) of each curve at the given eps: rows model, columns (attack, threat, eps)."""
+    import pandas as pd
+    rows = {}
+    for c in curves:
+        at = dict(zip([round(e, 6) for e in c["eps"]], c["acc"]))
+        for eps in epsilons:
+            if round(eps, 6) in at:
+                rows.setdefault(LABELS.get(c["model"], c["model"]), {})[
+                    (c["attack"].upper(), c["threat"], f"{eps:g}")] = round(100 * at[round(eps, 6)], 1)
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.columns = pd.MultiIndex.from_tuples(table.columns, names=["attack", "threat", "eps"])
+    return table
