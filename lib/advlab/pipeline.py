@@ -185,6 +185,29 @@ def pgd_settings(cfg: Config, eps: float) -> dict:
             "random_start": True, "restarts": cfg.pgd_restarts}
 
 
+def combined_set(model, x, y, attack: str, epsilons, pgd_kwargs=None):
+    """``x`` followed by one adversarial copy per eps, crafted against ``model``: ``(1 + len(epsilons)) * N``
+    images. Filled in place, so the peak memory is the set plus its source. FGSM reuses one gradient;
+    PGD is the standard attack (all steps, final iterate) with ``pgd_kwargs(eps)``'s settings."""
+    n, k = len(x), len(epsilons)
+    xs = torch.empty((n * (1 + k),) + tuple(x.shape[1:]), dtype=x.dtype)
+    xs[:n] = x
+    if attack == "fgsm":
+        from .attacks import fgsm_signs
+        sign = fgsm_signs(model, x, y)
+        for i, eps in enumerate(epsilons, start=1):
+            torch.clamp(x + eps * sign, 0, 1, out=xs[i * n:(i + 1) * n])
+    elif attack == "pgd":
+        for i, eps in enumerate(epsilons, start=1):
+            kw = pgd_kwargs(eps)
+            xs[i * n:(i + 1) * n] = pgd(model, x, y, kw["eps"], kw["alpha"], kw["steps"], kw["random_start"],
+                                        kw["restarts"], seed=kw.get("seed", 0) + i - 1, early_stop=False,
+                                        progress=f"PGD set eps={eps}")
+    else:
+        raise AdvlabError(f"unknown attack {attack!r}: choose one of {', '.join(ATTACKS)}")
+    return xs, y.repeat(1 + k)
+
+
 def adversarial_set(cfg: Config, attack: str):
     """The seed's "combined" set: ``adv_n_train`` benign images plus one adversarial copy of each per
     eps in ``adv_epsilons`` (6 x 60k = 360k in the paper), crafted once against the baseline."""
@@ -195,20 +218,9 @@ def adversarial_set(cfg: Config, attack: str):
     def build():
         baseline = get_model(cfg.replace(force=False), "baseline")
         x, y = train_data(cfg, cfg.adv_n_train)
-        xs, ys = [x], [y]
-        if attack == "fgsm":
-            from .attacks import fgsm_signs
-            sign = fgsm_signs(baseline, x, y)
-            for eps in cfg.adv_epsilons:
-                xs.append((x + eps * sign).clamp_(0, 1))
-                ys.append(y)
-        else:
-            for i, eps in enumerate(cfg.adv_epsilons):
-                s = pgd_settings(cfg, eps)
-                xs.append(pgd(baseline, x, y, s["eps"], s["alpha"], s["steps"], s["random_start"],
-                              s["restarts"], seed=cfg.seed + i, early_stop=False, progress=f"PGD set eps={eps}"))
-                ys.append(y)
-        return {"x": torch.cat(xs), "y": torch.cat(ys)}
+        xs, ys = combined_set(baseline, x, y, attack, cfg.adv_epsilons,
+                              pgd_kwargs=lambda eps: {**pgd_settings(cfg, eps), "seed": cfg.seed})
+        return {"x": xs, "y": ys}
 
     name = f"sets/{artifacts.key(attack + 'set', params)}"
     blob = artifacts.cached_tensors(name, params, build, _forced(cfg, name))
@@ -230,19 +242,24 @@ def curve(cfg: Config, model: str, attack: str, threat: str, epsilons=None) -> d
     params = {"model": model_key(cfg, model), "source": model_key(cfg, source), "attack": attack,
               "eps": epsilons, "n": n, "seed": cfg.seed}
     if attack == "pgd":
-        params.update(steps=cfg.pgd_steps, alpha_factor=cfg.pgd_alpha_factor, restarts=cfg.pgd_restarts)
+        params.update(steps=cfg.pgd_steps, alpha_factor=cfg.pgd_alpha_factor, restarts=cfg.pgd_restarts,
+                      early_stop=threat == "whitebox")
 
     def build():
         target = get_model(cfg.replace(force=False), model)
         x, y = test_data(cfg, n)
-        acc = []
         if attack == "fgsm" and source == model:
-            from .attacks import fgsm_sweep
-            acc = fgsm_sweep(target, x, y, epsilons)
+            from .attacks import fgsm_sweep_predictions
+            correct = fgsm_sweep_predictions(target, x, y, epsilons) == y[None]
         else:
-            for eps, x_adv in adversarial_examples(cfg, source, attack, epsilons, n):
-                acc.append((predict(target, x_adv) == y).float().mean().item())
-        return {"model": model, "attack": attack, "threat": threat, "eps": epsilons, "acc": acc, "n_images": len(x)}
+            examples = adversarial_examples(cfg, source, attack, epsilons, n, early_stop=threat == "whitebox")
+            correct = torch.stack([predict(target, x_adv) == y for _, x_adv in examples])
+        out = {"model": model, "attack": attack, "threat": threat, "eps": epsilons,
+               "acc": correct.float().mean(1).tolist(), "n_images": len(x)}
+        m = cfg.n_pgd_test
+        if attack == "fgsm" and m and m < len(x):  # the PGD curves' images are the first m of these
+            out["subset"] = {"n_images": m, "acc": correct[:, :m].float().mean(1).tolist()}
+        return out
 
     name = f"curves/{artifacts.key('curve', params)}"
     value = artifacts.cached_json(name, params, build, _forced(cfg, name))
@@ -252,8 +269,13 @@ def curve(cfg: Config, model: str, attack: str, threat: str, epsilons=None) -> d
     return {**value, "threat": threat}
 
 
-def adversarial_examples(cfg: Config, source: str, attack: str, epsilons, n: int | None):
-    """Yield ``(eps, x_adv)`` for the first ``n`` test images, crafted on model ``source``."""
+def adversarial_examples(cfg: Config, source: str, attack: str, epsilons, n: int | None,
+                         early_stop: bool = True):
+    """Yield ``(eps, x_adv)`` for the first ``n`` test images, crafted on model ``source``.
+
+    PGD with ``early_stop`` (white-box evaluation) stops at the first iterate that fools ``source``;
+    examples meant to transfer to other models use ``early_stop=False`` (all steps), since an example
+    that only just fools its source transfers poorly."""
     src = get_model(cfg.replace(force=False), source)
     x, y = test_data(cfg, n)
     if attack == "fgsm":
@@ -262,10 +284,17 @@ def adversarial_examples(cfg: Config, source: str, attack: str, epsilons, n: int
         for eps in epsilons:
             yield eps, (x + eps * sign).clamp_(0, 1)
     else:
-        for i, eps in enumerate(epsilons):
+        for eps in epsilons:
             s = pgd_settings(cfg, eps)
-            yield eps, pgd(src, x, y, s["eps"], s["alpha"], s["steps"], s["random_start"], s["restarts"],
-                           seed=cfg.seed + 100 + i)
+            memo = (model_key(cfg, source), n, cfg.seed, early_stop, tuple(sorted(s.items())))
+            if memo not in _PGD_MEMO:  # the baseline's examples serve every transfer curve
+                _PGD_MEMO[memo] = pgd(src, x, y, s["eps"], s["alpha"], s["steps"], s["random_start"],
+                                      s["restarts"], seed=cfg.seed + 100 + round(1000 * eps),
+                                      early_stop=early_stop)
+            yield eps, _PGD_MEMO[memo]
+
+
+_PGD_MEMO: dict = {}  # PGD test examples computed in this process, by (model, n, seed, settings)
 
 
 def attack_settings(cfg: Config) -> dict:
@@ -275,7 +304,9 @@ def attack_settings(cfg: Config) -> dict:
                  "gradient": "one per image, reused for every eps"},
         "pgd": {"eps": cfg.sweep_epsilons, "n_images": cfg.n_pgd_test, "steps": cfg.pgd_steps,
                 "alpha": f"{cfg.pgd_alpha_factor} * eps / steps", "random_start": True,
-                "restarts": cfg.pgd_restarts, "returns": "per sample, the first iterate that fools the model, else the highest-loss one"},
+                "restarts": cfg.pgd_restarts,
+                "whitebox": "early stop: per sample, the first iterate that fools the model, else the highest-loss one",
+                "transfer": "standard PGD on the baseline (all steps, final iterate), then shown to the model"},
         "combined_sets": {"benign": cfg.adv_n_train or 60000, "eps": cfg.adv_epsilons,
                           "size": (cfg.adv_n_train or 60000) * (1 + len(cfg.adv_epsilons)),
                           "crafted_on": "baseline (static adversarial training)"},

@@ -71,6 +71,9 @@ def pgd_not_weaker_than_fgsm(results: dict, tol: float = PGD_VS_FGSM_TOL) -> dic
         fgsm, pgd = _curve(results, model, "fgsm"), _curve(results, model, "pgd")
         if not fgsm or not pgd:
             continue
+        sub = fgsm.get("subset")
+        if sub and sub.get("n_images") == pgd.get("n_images"):  # FGSM on exactly PGD's images
+            fgsm = {**fgsm, "acc": sub["acc"], "n_images": sub["n_images"]}
         # eps 0 is left out: no attack runs there, and a gap only measures the two curves' test subsets.
         pairs = [(e, _at(fgsm, e), a) for e, a in zip(pgd["eps"], pgd["acc"]) if e > 0 and _at(fgsm, e) is not None]
         if not pairs:

@@ -1,0 +1,317 @@
+"""AdvLab benchmarks: how fast the library is against what a user would otherwise write.
+
+Every comparison runs in this one process, on the same model weights and the same data, and is
+reported as a ratio (absolute times on a shared machine are noisy; ratios are what we quote). Each
+timing is the best of ``--repeat`` runs. Writes bench/results.json and prints a Markdown table.
+
+    make bench                          # everything, a few minutes on 2 CPU cores
+    python bench/run.py --skip-e2e      # only the in-process comparisons
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parents[1]
+os.chdir(ROOT)
+os.environ.setdefault("ADVLAB_PROGRESS", "0")
+
+import advlab  # noqa: E402
+from advlab.attacks import fgsm_sweep, input_gradient, pgd  # noqa: E402
+from advlab.data import load_mnist, subset  # noqa: E402
+from advlab.evaluation import predict  # noqa: E402
+from advlab.models import BaselineCNN  # noqa: E402
+
+EPS10 = [i / 10 for i in range(10)]
+
+
+def best_time(fn, repeat):
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - start)
+    return min(times), out
+
+
+def trained_models():
+    """A BaselineCNN trained 1 epoch on 20k images, as the fast model and as the plain eager model."""
+    x, y = subset(*load_mnist("data", train=True), 20000, seed=0)
+    torch.manual_seed(0)
+    fast = BaselineCNN()
+    advlab.fit(fast, x, y, epochs=1, seed=0, progress=False)
+    plain = BaselineCNN(fast=False)
+    plain.load_state_dict(fast.state_dict())
+    return fast.eval(), plain.eval()
+
+
+def bench_fgsm(model, x, y, repeat, seed_images):
+    import torchattacks
+
+    def ours():
+        return fgsm_sweep(model, x, y, EPS10, batch_size=1000)
+
+    def theirs():
+        accs = []
+        for eps in EPS10:
+            correct = 0
+            for s in range(0, len(x), 1000):
+                xb, yb = x[s:s + 1000], y[s:s + 1000]
+                adv = torchattacks.FGSM(model, eps=eps)(xb, yb)
+                with torch.no_grad():
+                    correct += (model(adv).argmax(1) == yb).sum().item()
+            accs.append(correct / len(x))
+        return accs
+
+    def seed_loop():  # the seed's (PyTorch tutorial's) loop: batch size 1, one attack per eps
+        xs, ys = x[:seed_images], y[:seed_images]
+        for eps in EPS10:
+            for i in range(len(xs)):
+                xi = xs[i:i + 1].clone().requires_grad_(True)
+                out = model(xi)
+                loss = F.nll_loss(F.log_softmax(out, 1), ys[i:i + 1])
+                model.zero_grad()
+                loss.backward()
+                adv = (xi + eps * xi.grad.sign()).clamp(0, 1)
+                model(adv).argmax(1)
+
+    t_ours, acc_ours = best_time(ours, repeat)
+    t_theirs, acc_theirs = best_time(theirs, repeat)
+    t_seed, _ = best_time(seed_loop, 1)
+    t_seed_full = t_seed * len(x) / seed_images
+    model.zero_grad(set_to_none=True)
+    return {
+        "n_images": len(x), "epsilons": EPS10,
+        "advlab_s": t_ours, "torchattacks_s": t_theirs,
+        "seed_loop_s_extrapolated": t_seed_full, "seed_loop_measured_on": seed_images,
+        "speedup_vs_torchattacks": t_theirs / t_ours, "speedup_vs_seed_loop": t_seed_full / t_ours,
+        "max_acc_difference": max(abs(a - b) for a, b in zip(acc_ours, acc_theirs)),
+        "acc_advlab": acc_ours,
+    }
+
+
+def bench_pgd(model, x, y, repeat):
+    import torchattacks
+
+    eps, alpha, steps = 0.3, 0.01, 40
+
+    def theirs():
+        torch.manual_seed(0)
+        atk = torchattacks.PGD(model, eps=eps, alpha=alpha, steps=steps, random_start=True)
+        return torch.cat([atk(x[s:s + 1000], y[s:s + 1000]) for s in range(0, len(x), 1000)])
+
+    t_theirs, adv_theirs = best_time(theirs, repeat)
+    t_ours, adv_ours = best_time(lambda: pgd(model, x, y, eps, alpha, steps, seed=0), repeat)
+    t_std, adv_std = best_time(lambda: pgd(model, x, y, eps, alpha, steps, seed=0, early_stop=False), repeat)
+
+    def acc(a):
+        return (predict(model, a) == y).float().mean().item()
+
+    return {
+        "n_images": len(x), "eps": eps, "alpha": alpha, "steps": steps,
+        "advlab_s": t_ours, "advlab_no_early_stop_s": t_std, "torchattacks_s": t_theirs,
+        "speedup_vs_torchattacks": t_theirs / t_ours, "speedup_no_early_stop": t_theirs / t_std,
+        "robust_acc_advlab": acc(adv_ours), "robust_acc_advlab_no_early_stop": acc(adv_std),
+        "robust_acc_torchattacks": acc(adv_theirs),
+    }
+
+
+def bench_training(n_batches, repeat):
+    from torch.utils.data import DataLoader, Subset
+    from torchvision import datasets, transforms
+
+    x, y = load_mnist("data", train=True)
+    n = n_batches * 128
+
+    def fit_ours(fast=True):
+        torch.manual_seed(0)
+        model = BaselineCNN(fast=fast)
+        advlab.fit(model, x[:n], y[:n], epochs=1, seed=0, progress=False)
+
+    def dataloader_loop(fast=False):
+        torch.manual_seed(0)
+        model = BaselineCNN(fast=fast)
+        ds = Subset(datasets.MNIST("data", train=True, transform=transforms.ToTensor()), range(n))
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        model.train()
+        for xb, yb in DataLoader(ds, batch_size=128, shuffle=True):
+            loss = F.cross_entropy(model(xb), yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+    t_ours, _ = best_time(fit_ours, repeat)
+    t_loader, _ = best_time(dataloader_loop, repeat)
+    t_ours_plain, _ = best_time(lambda: fit_ours(fast=False), repeat)
+    t_loader_fast, _ = best_time(lambda: dataloader_loop(fast=True), repeat)
+    return {
+        "samples": n, "batch_size": 128,
+        "advlab_fit_samples_per_s": n / t_ours, "dataloader_loop_samples_per_s": n / t_loader,
+        "speedup": t_loader / t_ours,
+        "in_memory_only_speedup (plain model)": t_loader / t_ours_plain,
+        "fast_model_only_speedup (DataLoader)": t_loader / t_loader_fast,
+    }
+
+
+def bench_throughput(fast, plain, repeat, bf16=False):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x = torch.rand(1000, 1, 28, 28)
+    y = torch.randint(0, 10, (1000,))
+    with FlopCounterMode(display=False) as counter:
+        with torch.no_grad():
+            plain(x[:1])
+    flops_per_image = counter.get_total_flops()
+
+    def fwd(model):
+        with torch.inference_mode():
+            model(x)
+
+    def grad(model):
+        input_gradient(model, x, y)
+
+    out = {"flops_forward_per_image": flops_per_image, "batch": len(x)}
+    for name, fn in (("forward", fwd), ("input_gradient", grad)):
+        fn(fast), fn(plain)  # warm-up
+        t_fast, _ = best_time(lambda: fn(fast), repeat + 2)
+        t_plain, _ = best_time(lambda: fn(plain), repeat + 2)
+        factor = 1 if name == "forward" else 2  # backward to the input costs about one more forward
+        out[name] = {
+            "advlab_images_per_s": len(x) / t_fast, "plain_eager_images_per_s": len(x) / t_plain,
+            "speedup": t_plain / t_fast,
+            "advlab_gflops": factor * flops_per_image * len(x) / t_fast / 1e9,
+            "plain_eager_gflops": factor * flops_per_image * len(x) / t_plain / 1e9,
+        }
+    if bf16:  # changes results: reported separately, never used by default
+        def fwd_bf16():
+            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+                fast(x)
+        fwd_bf16()
+        t, _ = best_time(fwd_bf16, repeat + 2)
+        out["forward_bf16_images_per_s (option, changes results)"] = len(x) / t
+    return out
+
+
+def run_e2e(profile):
+    """Wall time and peak RSS of `run_all.py --profile <profile>` from an empty artifact cache."""
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ, ADVLAB_ARTIFACTS=tmp)
+        script = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
+                  f"rc = subprocess.call([sys.executable, 'run_all.py', '--profile', '{profile}', '--force'], "
+                  "stdout=subprocess.DEVNULL); "
+                  "print(rc, time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+        out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, cwd=ROOT)
+        rc, seconds, maxrss_kb = out.stdout.split()[-3:]
+    return {"returncode": int(rc), "seconds": float(seconds), "peak_rss_mb": int(maxrss_kb) / 1024}
+
+
+def measure_set_memory():
+    """Peak RSS of building the paper profile's FGSM combined set (60k -> 360k images) here."""
+    script = (
+        "import resource, torch, advlab; from advlab.data import load_mnist; from advlab.pipeline import combined_set\n"
+        "x, y = load_mnist('data'); torch.manual_seed(0); m = advlab.BaselineCNN().eval()\n"
+        "xs, ys = combined_set(m, x, y, 'fgsm', [0.05, 0.1, 0.2, 0.25, 0.3])\n"
+        "print(xs.shape[0], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
+    n, rss = out.stdout.split()[-2:]
+    set_gb = int(n) * 784 * 4 / 1e9
+    return {"images": int(n), "set_gb": set_gb, "peak_rss_gb_building_one_set": int(rss) / 1024 / 1024,
+            "paper_estimate_gb": "two combined sets are never in memory at once; peak ~ one set + its source"}
+
+
+def table(r):
+    rows = [("Comparison", "advlab", "reference", "ratio", "target")]
+    f = r.get("fgsm_sweep")
+    if f:
+        rows.append((f"FGSM sweep, 10 eps x {f['n_images']} images", f"{f['advlab_s']:.1f} s",
+                     f"torchattacks {f['torchattacks_s']:.1f} s", f"{f['speedup_vs_torchattacks']:.1f}x", ">= 4x"))
+        rows.append(("", "", f"seed loop {f['seed_loop_s_extrapolated']:.0f} s (from {f['seed_loop_measured_on']} images)",
+                     f"{f['speedup_vs_seed_loop']:.0f}x", ">= 15x"))
+    p = r.get("pgd")
+    if p:
+        rows.append((f"PGD-40 eps 0.3 x {p['n_images']} images", f"{p['advlab_s']:.1f} s (acc {100 * p['robust_acc_advlab']:.1f}%)",
+                     f"torchattacks {p['torchattacks_s']:.1f} s (acc {100 * p['robust_acc_torchattacks']:.1f}%)",
+                     f"{p['speedup_vs_torchattacks']:.1f}x", ">= 1.3x, acc <="))
+        rows.append(("  same, no early stop", f"{p['advlab_no_early_stop_s']:.1f} s (acc {100 * p['robust_acc_advlab_no_early_stop']:.1f}%)",
+                     "", f"{p['speedup_no_early_stop']:.1f}x", ""))
+    t = r.get("training")
+    if t:
+        rows.append(("Training (samples/s)", f"{t['advlab_fit_samples_per_s']:.0f}",
+                     f"DataLoader+ToTensor {t['dataloader_loop_samples_per_s']:.0f}", f"{t['speedup']:.2f}x", ">= 2x"))
+    th = r.get("throughput")
+    if th:
+        for name in ("forward", "input_gradient"):
+            d = th[name]
+            rows.append((f"{name} (images/s, GFLOP/s)", f"{d['advlab_images_per_s']:.0f} ({d['advlab_gflops']:.0f})",
+                         f"plain eager {d['plain_eager_images_per_s']:.0f} ({d['plain_eager_gflops']:.0f})",
+                         f"{d['speedup']:.2f}x", ">= 2x" if name == "forward" else ""))
+    for prof, e in r.get("e2e", {}).items():
+        rows.append((f"run_all.py --profile {prof}", f"{e['seconds']:.0f} s, peak RSS {e['peak_rss_mb']:.0f} MB",
+                     "", "", "<= 300 s" if prof == "quick" else ""))
+    m = r.get("memory")
+    if m:
+        rows.append(("Paper FGSM combined set", f"{m['images']} images, {m['set_gb']:.2f} GB",
+                     f"peak RSS building it {m['peak_rss_gb_building_one_set']:.2f} GB", "", "<= 4 GB"))
+    lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
+    lines += ["| " + " | ".join(row) + " |" for row in rows[1:]]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=2, help="timings are the best of this many runs")
+    ap.add_argument("--pgd-images", type=int, default=2000)
+    ap.add_argument("--seed-images", type=int, default=300, help="images the seed's per-image loop is timed on")
+    ap.add_argument("--train-batches", type=int, default=150)
+    ap.add_argument("--skip-e2e", action="store_true", help="skip run_all.py end-to-end timings")
+    ap.add_argument("--e2e", default="smoke,quick", help="profiles to time end to end")
+    ap.add_argument("--bf16", action="store_true", help="also time a bf16 forward (changes results)")
+    ap.add_argument("--only", default="", help="comma list of: fgsm,pgd,training,throughput,memory,e2e")
+    args = ap.parse_args(argv)
+    only = set(filter(None, args.only.split(",")))
+
+    def want(name):
+        return not only or name in only
+
+    torch.manual_seed(0)
+    results = {"machine": {"platform": platform.platform(), "processor": platform.processor(),
+                           "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                           "torch": torch.__version__, "python": platform.python_version()}}
+    fast, plain = trained_models()
+    xt, yt = load_mnist("data", train=False)
+    steps = [("fgsm", lambda: bench_fgsm(fast, xt, yt, args.repeat, args.seed_images)),
+             ("pgd", lambda: bench_pgd(fast, xt[:args.pgd_images], yt[:args.pgd_images], 1)),
+             ("training", lambda: bench_training(args.train_batches, args.repeat)),
+             ("throughput", lambda: bench_throughput(fast, plain, args.repeat, args.bf16)),
+             ("memory", measure_set_memory)]
+    keys = {"fgsm": "fgsm_sweep"}
+    for name, fn in steps:
+        if want(name):
+            print(f"bench: {name} ...", file=sys.stderr, flush=True)
+            results[keys.get(name, name)] = fn()
+    if want("e2e") and not args.skip_e2e:
+        results["e2e"] = {}
+        for prof in filter(None, args.e2e.split(",")):
+            print(f"bench: run_all.py --profile {prof} ...", file=sys.stderr, flush=True)
+            results["e2e"][prof] = run_e2e(prof)
+    out = ROOT / "bench" / "results.json"
+    from advlab.io import write_json
+    write_json(out, results)
+    print(table(results))
+    print(f"\n(written to {out.relative_to(ROOT)})")
+
+
+if __name__ == "__main__":
+    main()
