@@ -38,3 +38,20 @@ def test_ci_calls_make_test():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
     readme = (ROOT / "README.md").read_text()
     assert "make test" in readme and "make report" in readme
+
+
+def test_notebook_parameters_default_to_the_quick_profile():
+    """Each notebook's `parameters` cell holds the quick profile's values for the Config fields it declares."""
+    import papermill
+
+    from advlab.profiles import config, field_names
+
+    quick = config("quick").as_dict()
+    for nb_path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        params = papermill.inspect_notebook(str(nb_path))
+        assert {"profile", "device", "force", "overrides"} <= set(params), nb_path.name
+        assert params["profile"]["default"].strip("'\"") == "quick"
+        for name, p in params.items():
+            if name in field_names() and name not in ("profile", "device", "force"):
+                default = eval(p["default"])  # a literal written in the notebook
+                assert default == quick[name], f"{nb_path.name}: {name} = {default!r}, quick has {quick[name]!r}"

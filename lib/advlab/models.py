@@ -12,10 +12,12 @@ class BaselineCNN(nn.Module):
 
     ``width`` multiplies every channel and hidden-unit count (for capacity experiments).
 
-    Two implementation details make it about twice as fast on a CPU and change no prediction:
+    Some implementation details make it more than twice as fast on a CPU and change no prediction:
     max-pooling runs before the ReLU (they commute: the max of ReLUs is the ReLU of the max, so the
-    outputs are identical, with 4x fewer ReLUs), and the convolution weights are stored channels-last,
-    the layout oneDNN's CPU kernels prefer (floating-point results agree to ~1e-6).
+    outputs are identical, with 4x fewer ReLUs); each convolution skips the last row and column that
+    the floor-mode pooling after it would drop anyway (28 -> 27 and 6 -> 5 input pixels); without
+    autograd, pooling is four strided maxima (same values); and the convolution weights are stored
+    channels-last, the layout oneDNN's CPU kernels prefer (floating-point results agree to ~1e-6).
     ``fast=False`` builds the literal Conv -> ReLU -> Pool order in the default layout (the benchmark's
     "plain eager" reference). Both variants share the same parameter names, so checkpoints fit either.
     """
@@ -33,7 +35,8 @@ class BaselineCNN(nn.Module):
         )
         if fast:  # same modules, ReLU and MaxPool swapped (see the class docstring)
             f = self.features
-            self.features = nn.Sequential(f[0], f[2], f[1], f[3], f[5], f[4], f[6], f[8], f[7])
+            self.features = nn.Sequential(f[0], MaxPool2x2(), f[1], f[3], MaxPool2x2(), f[4],
+                                          f[6], MaxPool2x2(), f[7])
             self.to(memory_format=torch.channels_last)
         self.fast = fast
         self.classifier = nn.Sequential(
@@ -44,7 +47,28 @@ class BaselineCNN(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x))
+        if not self.fast:
+            return self.classifier(self.features(x))
+        f = self.features
+        for i in (0, 3, 6):  # conv -> pool -> ReLU, on the rows and columns the pooling keeps
+            h, w = (x.shape[-2] - 1) // 2 * 2 + 1, (x.shape[-1] - 1) // 2 * 2 + 1
+            x = f[i + 2](f[i + 1](f[i](x[..., :h, :w])))
+        return self.classifier(x)
+
+
+class MaxPool2x2(nn.MaxPool2d):
+    """2x2 max-pooling (stride 2, floor mode). Without autograd it takes the maximum of four strided
+    views, which gives the same values as ``max_pool2d`` without computing its argmax indices."""
+
+    def __init__(self):
+        super().__init__(2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.is_grad_enabled() and x.requires_grad:
+            return super().forward(x)
+        h, w = x.shape[-2] // 2 * 2, x.shape[-1] // 2 * 2
+        return torch.maximum(torch.maximum(x[..., 0:h:2, 0:w:2], x[..., 1:h:2, 0:w:2]),
+                             torch.maximum(x[..., 0:h:2, 1:w:2], x[..., 1:h:2, 1:w:2]))
 
 
 def count_parameters(model: nn.Module) -> int:

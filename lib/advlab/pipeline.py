@@ -112,7 +112,7 @@ def _set_params(cfg: Config, attack: str) -> dict:
     params = {"baseline": artifacts.key("baseline", _baseline_params(cfg)), "attack": attack,
               "adv_n_train": cfg.adv_n_train, "adv_epsilons": cfg.adv_epsilons, "seed": cfg.seed}
     if attack == "pgd":
-        params.update(pgd_steps=cfg.pgd_steps, pgd_alpha_factor=cfg.pgd_alpha_factor)
+        params.update(pgd_steps=cfg.pgd_train_steps, pgd_alpha_factor=cfg.pgd_alpha_factor)
     return params
 
 
@@ -179,8 +179,9 @@ def get_models(cfg: Config, names=MODELS) -> dict:
 
 # --- adversarial training sets ----------------------------------------------------------------
 
-def pgd_settings(cfg: Config, eps: float) -> dict:
-    steps = cfg.pgd_steps
+def pgd_settings(cfg: Config, eps: float, steps: int | None = None) -> dict:
+    """PGD's settings at ``eps``: ``steps`` (default ``cfg.pgd_steps``) of alpha = factor * eps / steps."""
+    steps = cfg.pgd_steps if steps is None else steps
     return {"eps": eps, "alpha": cfg.pgd_alpha_factor * eps / max(steps, 1), "steps": steps,
             "random_start": True, "restarts": cfg.pgd_restarts}
 
@@ -219,7 +220,7 @@ def adversarial_set(cfg: Config, attack: str):
         baseline = get_model(cfg.replace(force=False), "baseline")
         x, y = train_data(cfg, cfg.adv_n_train)
         xs, ys = combined_set(baseline, x, y, attack, cfg.adv_epsilons,
-                              pgd_kwargs=lambda eps: {**pgd_settings(cfg, eps), "seed": cfg.seed})
+                              pgd_kwargs=lambda eps: {**pgd_settings(cfg, eps, cfg.pgd_train_steps), "seed": cfg.seed})
         return {"x": xs, "y": ys}
 
     name = f"sets/{artifacts.key(attack + 'set', params)}"
@@ -308,6 +309,7 @@ def attack_settings(cfg: Config) -> dict:
                 "whitebox": "early stop: per sample, the first iterate that fools the model, else the highest-loss one",
                 "transfer": "standard PGD on the baseline (all steps, final iterate), then shown to the model"},
         "combined_sets": {"benign": cfg.adv_n_train or 60000, "eps": cfg.adv_epsilons,
+                          "pgd_steps": cfg.pgd_train_steps,
                           "size": (cfg.adv_n_train or 60000) * (1 + len(cfg.adv_epsilons)),
                           "crafted_on": "baseline (static adversarial training)"},
         "transfer": "examples crafted on the baseline with the same attack and eps",

@@ -86,6 +86,8 @@ def merge_parts(parts: list[dict]) -> dict:
                     "model": c["model"], "attack": c["attack"], "threat": c["threat"],
                     "eps": [float(e) for e in c["eps"]], "acc": [float(a) for a in c["acc"]],
                     "n_images": c.get("n_images")}
+                if c.get("subset"):  # FGSM on exactly the PGD curve's images (for the PGD <= FGSM check)
+                    curves[(c["model"], c["attack"], c["threat"])]["subset"] = c["subset"]
         for name, values in (part.get("losses") or {}).items():
             merged["losses"][name] = [float(v) for v in values]
         merged["attack_settings"].update(part.get("attack_settings") or {})
