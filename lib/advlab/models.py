@@ -1,10 +1,15 @@
 """The seed's CNN (GUIDE §2): three 2x2 convolutions with 2x2 max-pooling, three dense layers
-with BatchNorm and dropout. Inputs are pixels in [0, 1]; there is no normalisation layer, so an
-attack clamps in pixel space."""
+with BatchNorm and dropout. Inputs are pixels in [0, 1]; the model scales them itself to unit standard
+deviation (dividing by MNIST's 0.3081), so an attack perturbs and clamps in pixel space. There is no
+mean shift: a blank pixel stays exactly 0, which keeps max-pooling ties exact, so the gradient, and
+FGSM, do not depend on how a batch is split."""
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+MNIST_STD = 0.3081
+ARCH = "BaselineCNN-v2"  # part of every cache key: bump it when the model's function changes
 
 
 class BaselineCNN(nn.Module):
@@ -47,13 +52,19 @@ class BaselineCNN(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits for pixels ``x`` in [0, 1], shape [N, 1, 28, 28]."""
         if not self.fast:
-            return self.classifier(self.features(x))
+            return self.classifier(self.features(x / MNIST_STD))
         f = self.features
+        x = x[..., :_kept(x, -2), :_kept(x, -1)] / MNIST_STD
         for i in (0, 3, 6):  # conv -> pool -> ReLU, on the rows and columns the pooling keeps
-            h, w = (x.shape[-2] - 1) // 2 * 2 + 1, (x.shape[-1] - 1) // 2 * 2 + 1
-            x = f[i + 2](f[i + 1](f[i](x[..., :h, :w])))
+            x = f[i + 2](f[i + 1](f[i](x[..., :_kept(x, -2), :_kept(x, -1)])))
         return self.classifier(x)
+
+
+def _kept(x: torch.Tensor, dim: int) -> int:
+    """Input size a 2x2 convolution needs for the floor-mode 2x2 pooling after it to see everything."""
+    return (x.shape[dim] - 1) // 2 * 2 + 1
 
 
 class MaxPool2x2(nn.MaxPool2d):

@@ -21,7 +21,7 @@ from .data import load_mnist, subset
 from .errors import AdvlabError
 from .evaluation import evaluate, predict
 from .io import write_json
-from .models import BaselineCNN
+from .models import ARCH, BaselineCNN
 from .profiles import Config
 from .training import fit
 
@@ -105,7 +105,7 @@ def test_data(cfg: Config, n: int | None = None):
 
 def _baseline_params(cfg: Config) -> dict:
     return {"n_train": cfg.n_train, "epochs": cfg.epochs, "batch_size": cfg.batch_size, "lr": cfg.lr,
-            "seed": cfg.seed, "arch": "BaselineCNN"}
+            "seed": cfg.seed, "arch": ARCH}
 
 
 def _set_params(cfg: Config, attack: str) -> dict:
