@@ -8,8 +8,8 @@ Accuracies are fractions in [0, 1]; tolerances below are in percentage points.
 - ``pgd_not_weaker_than_fgsm``: white-box PGD accuracy <= FGSM accuracy + 2 points at every eps > 0.
 - ``accuracy_falls_with_eps``: every white-box curve is non-increasing in eps, within 2 points.
 - ``pgd_reaches_zero_undefended``: white-box PGD on the baseline at the largest eps <= 2%.
-- ``noise_hurts_less``: uniform random sign noise of size 0.3 leaves the baseline at least 30 points
-  more accurate than FGSM at eps 0.3.
+- ``noise_hurts_less``: at the smallest eps where FGSM drives the baseline below 50%, uniform random
+  sign noise of the same size leaves it at least 30 points more accurate.
 - ``label_leaking``: an FGSM-trained model that scores higher on white-box FGSM inputs (some eps > 0)
   than on clean inputs fails (Kurakin et al. 2017).
 - ``more_steps_restarts_not_weaker``: PGD with 2k steps <= k steps + 1 point, and 3 restarts <= 1
@@ -22,7 +22,6 @@ from typing import Callable
 PGD_VS_FGSM_TOL = 0.02
 MONOTONE_TOL = 0.02
 PGD_ZERO_MAX = 0.02
-NOISE_EPS = 0.3
 NOISE_MARGIN = 0.30
 STEPS_TOL = 0.01
 RESTARTS_TOL = 0.0
@@ -33,7 +32,7 @@ DESCRIPTIONS = {
     "pgd_not_weaker_than_fgsm": "White-box PGD accuracy is at most FGSM accuracy + 2 points at every eps > 0 (same model).",
     "accuracy_falls_with_eps": "Every white-box accuracy curve is non-increasing in eps (2 points tolerance).",
     "pgd_reaches_zero_undefended": "White-box PGD drives the undefended baseline to at most 2% at the largest eps.",
-    "noise_hurts_less": "Random sign noise of size 0.3 leaves the baseline at least 30 points above FGSM at eps 0.3.",
+    "noise_hurts_less": "Where FGSM first drives the baseline below 50%, random sign noise of the same size leaves it at least 30 points higher.",
     "label_leaking": "An FGSM-trained model is never more accurate on white-box FGSM inputs than on clean ones.",
     "more_steps_restarts_not_weaker": "PGD with twice the steps is not weaker (+1 point tolerance); 3 restarts are not weaker than 1.",
 }
@@ -121,17 +120,20 @@ def pgd_reaches_zero_undefended(results: dict, max_acc: float = PGD_ZERO_MAX, mo
     return {model: {"passed": a <= max_acc, "detail": f"PGD accuracy {_pct(a)} at eps {e:g} (limit {_pct(max_acc)})"}}
 
 
-def noise_hurts_less(results: dict, eps: float = NOISE_EPS, margin: float = NOISE_MARGIN,
-                     model: str = UNDEFENDED) -> dict:
+def noise_hurts_less(results: dict, margin: float = NOISE_MARGIN, model: str = UNDEFENDED) -> dict:
+    """At the smallest eps where FGSM drives the model below 50%, random sign noise of the same size
+    must leave it at least ``margin`` more accurate (the attack, not the perturbation's size, does it)."""
     noise, fgsm = results.get("noise"), _curve(results, model, "fgsm")
     if not noise or not fgsm:
         return {}
-    n, f = _at(noise, eps), _at(fgsm, eps)
-    if n is None or f is None:
+    below = [e for e, a in zip(fgsm["eps"], fgsm["acc"]) if e > 0 and a < 0.5 and _at(noise, e) is not None]
+    if not below:
         return {}
+    eps = min(below)
+    n, f = _at(noise, eps), _at(fgsm, eps)
     return {model: {"passed": n >= f + margin,
-                    "detail": f"at eps {eps:g}: random noise {_pct(n)} vs FGSM {_pct(f)} "
-                              f"({100 * (n - f):+.1f} points; needs >= +{100 * margin:g})"}}
+                    "detail": f"at eps {eps:g} (FGSM's first eps below 50%): random noise {_pct(n)} vs FGSM "
+                              f"{_pct(f)} ({100 * (n - f):+.1f} points; needs >= +{100 * margin:g})"}}
 
 
 def label_leaking(results: dict, models=FGSM_TRAINED) -> dict:
