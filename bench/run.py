@@ -208,7 +208,7 @@ def run_e2e(profile):
     with tempfile.TemporaryDirectory() as tmp:
         env = dict(os.environ, ADVLAB_ARTIFACTS=tmp)
         script = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
-                  f"rc = subprocess.call([sys.executable, 'run_all.py', '--profile', '{profile}', '--force'], "
+                  f"rc = subprocess.call([sys.executable, 'run_all.py', '--profile', '{profile}'], "
                   "stdout=subprocess.DEVNULL); "
                   "print(rc, time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
         out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, cwd=ROOT)

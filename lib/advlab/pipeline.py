@@ -53,7 +53,16 @@ _REBUILT: set[str] = set()
 
 
 def _forced(cfg: Config, name) -> bool:
-    return cfg.force and str(name) not in _REBUILT
+    """Rebuild this artifact now? Under ``force``: once per process; and when run_all --force sets
+    ADVLAB_FORCE_SINCE, not if an earlier notebook of the same run already rebuilt it."""
+    if not cfg.force or str(name) in _REBUILT:
+        return False
+    since = os.environ.get("ADVLAB_FORCE_SINCE")
+    if since:
+        for p in (Path(name), artifacts.path(str(name), ".pt"), artifacts.path(str(name), ".json")):
+            if p.is_file():
+                return p.stat().st_mtime < float(since)
+    return True
 
 
 def chdir_root(start=None) -> Path:

@@ -166,8 +166,9 @@ def parse_args(argv: list[str] | None = None) -> Plan:
 @contextlib.contextmanager
 def this_python_kernel():
     """A temporary kernelspec that starts this very Python (so the notebooks see the same packages),
-    put first on JUPYTER_PATH; yields its name. Kernels also get ADVLAB_PROGRESS=0."""
-    saved = {k: os.environ.get(k) for k in ("JUPYTER_PATH", "ADVLAB_PROGRESS")}
+    put first on JUPYTER_PATH; yields its name. Kernels also get ADVLAB_PROGRESS=0, and
+    ADVLAB_FORCE_SINCE=<now> so that ``--force`` rebuilds each artifact once per run, not once per notebook."""
+    saved = {k: os.environ.get(k) for k in ("JUPYTER_PATH", "ADVLAB_PROGRESS", "ADVLAB_FORCE_SINCE")}
     with tempfile.TemporaryDirectory(prefix="advlab-kernel-") as tmp:
         spec_dir = Path(tmp) / "kernels" / KERNEL_NAME
         spec_dir.mkdir(parents=True)
@@ -178,6 +179,7 @@ def this_python_kernel():
             "display_name": "Python (advlab, run_all)", "language": "python"}))
         os.environ["JUPYTER_PATH"] = os.pathsep.join([tmp] + ([saved["JUPYTER_PATH"]] if saved["JUPYTER_PATH"] else []))
         os.environ["ADVLAB_PROGRESS"] = "0"
+        os.environ["ADVLAB_FORCE_SINCE"] = repr(time.time())
         try:
             yield KERNEL_NAME
         finally:
