@@ -114,3 +114,21 @@ def test_failing_notebook_exit_1_keeps_notebook_and_builds_partial_report(tmp_pa
     assert (folder / "01_baseline.ipynb").exists() and (folder / "index.html").exists()
     assert json.loads((folder / "results.json").read_text())["models"] == {"baseline": {"clean_acc": 0.97}}
     assert not (folder / "timings.json").exists()        # only finished notebooks are timed
+
+
+def test_a_hung_cell_times_out_and_the_notebook_is_rerun_once(tmp_path, monkeypatch, capsys):
+    """A cell past ADVLAB_CELL_TIMEOUT (standing in for a lost kernel reply) reruns the notebook once,
+    then fails with a message that says how to lift the limit."""
+    import nbformat
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import time\ntime.sleep(30)")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    src, out = tmp_path / "08_slow.ipynb", tmp_path / "out" / "08_slow.ipynb"
+    nbformat.write(nb, src)
+    monkeypatch.setenv("ADVLAB_CELL_TIMEOUT", "2")
+    with runner.this_python_kernel() as kernel:
+        with pytest.raises(runner.NotebookFailed, match="longer than 2 s twice.*ADVLAB_CELL_TIMEOUT=0"):
+            runner.run_notebook(src, out, {"profile": "smoke"}, kernel, tmp_path)
+    assert "running the notebook again" in capsys.readouterr().out
+    monkeypatch.delenv("ADVLAB_CELL_TIMEOUT")
+    assert runner.cell_timeout("paper") is None and runner.cell_timeout("quick") == 900

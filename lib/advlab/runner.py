@@ -243,23 +243,55 @@ class NotebookFailed(Exception):
         super().__init__(message)
 
 
+# Seconds one cell may run before run_all gives up on it and reruns the notebook once (cached work is
+# reused). Guards against a rare papermill/kernel hang (a cell finishes but its reply never arrives,
+# see nteract/papermill#711). ADVLAB_CELL_TIMEOUT overrides it; 0 means no limit.
+CELL_TIMEOUT = {"smoke": 300, "quick": 900, "paper": None}
+
+
+def cell_timeout(profile: str) -> int | None:
+    value = os.environ.get("ADVLAB_CELL_TIMEOUT")
+    if value is not None:
+        return int(value) or None
+    return CELL_TIMEOUT.get(profile)
+
+
 def run_notebook(src: Path, out: Path, params: dict, kernel: str, root: Path) -> float:
     """Execute ``src`` into ``out`` (written only when papermill is done, failed cell included).
-    Returns the wall seconds; raises NotebookFailed (with a one-line message) or KeyboardInterrupt."""
+    Returns the wall seconds; raises NotebookFailed (with a one-line message) or KeyboardInterrupt.
+    A cell that exceeds ``cell_timeout`` makes the notebook run once more."""
+    from nbclient.exceptions import CellTimeoutError
+
+    timeout = cell_timeout(params.get("profile", ""))
+    start = time.perf_counter()
+    for attempt in (1, 2):
+        try:
+            _run_notebook_once(src, out, params, kernel, root, timeout)
+            return time.perf_counter() - start
+        except CellTimeoutError:
+            if attempt == 2:
+                raise NotebookFailed(
+                    f"{src.stem}: a cell ran longer than {timeout} s twice; if that is real work (a bigger "
+                    f"--set), rerun with ADVLAB_CELL_TIMEOUT=0 (no limit)") from None
+            print(f"{src.stem}: a cell ran longer than {timeout} s (a hung kernel reply?); running the "
+                  f"notebook again, reusing cached work", flush=True)
+
+
+def _run_notebook_once(src: Path, out: Path, params: dict, kernel: str, root: Path, timeout) -> None:
     import nbformat
     import papermill as pm
+    from nbclient.exceptions import CellTimeoutError
     from papermill.exceptions import PapermillExecutionError
 
     tmp = out.with_name(f".{out.stem}.running.ipynb")
     original_spec = nbformat.read(src, as_version=4).metadata.get("kernelspec")
     out.parent.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
     try:
         try:
             # shutdown_kernel="immediate": on Ctrl-C the kernel is stopped at once, without the traceback a
             # graceful shutdown prints when it closes the sockets of a cell that is still running.
             pm.execute_notebook(str(src), str(tmp), parameters=params, kernel_name=kernel, language="python", cwd=str(root),
-                                progress_bar=True, shutdown_kernel="immediate")
+                                progress_bar=True, shutdown_kernel="immediate", execution_timeout=timeout)
         except PapermillExecutionError as exc:
             if exc.ename == "KeyboardInterrupt":
                 raise KeyboardInterrupt from None
@@ -272,7 +304,7 @@ def run_notebook(src: Path, out: Path, params: dict, kernel: str, root: Path) ->
             raise NotebookFailed(f"{src.stem} failed in cell [{exc.exec_count}]{_first_line(out, exc.exec_count)}: "
                                  f"{exc.ename}: {evalue} "
                                  f"(partly executed notebook: {_rel(out, root)})") from None
-        except (KeyboardInterrupt, NotebookFailed):
+        except (KeyboardInterrupt, NotebookFailed, CellTimeoutError):
             raise
         except Exception as exc:   # kernel died, could not start, ...
             msg = " ".join(str(exc).split())[:300]
@@ -284,7 +316,6 @@ def run_notebook(src: Path, out: Path, params: dict, kernel: str, root: Path) ->
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
-    return time.perf_counter() - start
 
 
 def _first_line(path: Path, exec_count) -> str:
