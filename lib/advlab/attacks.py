@@ -181,8 +181,3 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: f
                     consider(idx, xa, logits, per)
             out[s] = best.to(x.device)
     return out
-
-
-def pgd_alpha(eps: float, steps: int, factor: float = 2.5) -> float:
-    """Step size ``factor * eps / steps`` (Madry's 0.01 x 40 at eps 0.3 is factor 1.33; 2.5 is common)."""
-    return factor * eps / max(int(steps), 1)

@@ -7,7 +7,6 @@ Model names: ``baseline``, ``fgsm_retrained``, ``fgsm_untrained``, ``pgd_retrain
 from __future__ import annotations
 
 import functools
-import json
 import os
 import time
 from pathlib import Path
@@ -15,11 +14,11 @@ from pathlib import Path
 import torch
 
 from . import artifacts
-from .attacks import fgsm_sweep_predictions, pgd
+from .attacks import fgsm_signs, fgsm_sweep_predictions, pgd
 from .checkpoint import load_checkpoint, load_model, save_model
 from .data import load_mnist, subset
 from .errors import AdvlabError
-from .evaluation import evaluate, predict
+from .evaluation import predict
 from .io import write_json
 from .models import ARCH, BaselineCNN
 from .profiles import Config
@@ -203,7 +202,6 @@ def combined_set(model, x, y, attack: str, epsilons, pgd_kwargs=None):
     xs = torch.empty((n * (1 + k),) + tuple(x.shape[1:]), dtype=x.dtype)
     xs[:n] = x
     if attack == "fgsm":
-        from .attacks import fgsm_signs
         sign = fgsm_signs(model, x, y)
         for i, eps in enumerate(epsilons, start=1):
             torch.clamp(x + eps * sign, 0, 1, out=xs[i * n:(i + 1) * n])
@@ -259,7 +257,6 @@ def curve(cfg: Config, model: str, attack: str, threat: str, epsilons=None) -> d
         target = get_model(cfg.replace(force=False), model)
         x, y = test_data(cfg, n)
         if attack == "fgsm" and source == model:
-            from .attacks import fgsm_sweep_predictions
             correct = fgsm_sweep_predictions(target, x, y, epsilons) == y[None]
         else:
             examples = adversarial_examples(cfg, source, attack, epsilons, n, early_stop=threat == "whitebox")
@@ -289,7 +286,6 @@ def adversarial_examples(cfg: Config, source: str, attack: str, epsilons, n: int
     src = get_model(cfg.replace(force=False), source)
     x, y = test_data(cfg, n)
     if attack == "fgsm":
-        from .attacks import fgsm_signs
         sign = fgsm_signs(src, x, y)
         for eps in epsilons:
             yield eps, (x + eps * sign).clamp_(0, 1)
@@ -341,8 +337,3 @@ def record(cfg: Config, notebook: str, results: dict) -> Path:
     write_json(p, {"notebook": notebook, "config": cfg.as_dict(), "device": str(resolve_device(cfg.device)),
                    **results})
     return p
-
-
-def load_parts(profile: str) -> list[dict]:
-    folder = Path("report") / profile / "parts"
-    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]

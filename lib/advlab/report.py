@@ -218,43 +218,25 @@ CLAIMS = [
 ]
 
 
-def _pct(a: float) -> str:
-    return f"{100 * a:.1f}%"
-
-
-def _find_curve(results: dict, model: str, attack: str, threat: str) -> dict | None:
-    for c in results.get("curves", []):
-        if (c["model"], c["attack"], c["threat"]) == (model, attack, threat):
-            return c
-    return None
-
-
-def _acc_at(curve: dict, eps: float) -> float | None:
-    for e, a in zip(curve["eps"], curve["acc"]):
-        if abs(e - eps) < 1e-6:
-            return a
-    return None
-
-
 def _m_clean(results, threat, model):
     m = results.get("models", {}).get(model)
-    return None if m is None else (m["clean_acc"], _pct(m["clean_acc"]))
+    return None if m is None else (m["clean_acc"], sanity.pct(m["clean_acc"]))
 
 
 def _m_curve_at(results, threat, model, attack, eps):
-    c = _find_curve(results, model, attack, threat)
-    a = None if c is None else _acc_at(c, eps)
-    return None if a is None else (a, _pct(a))
+    c = sanity.find_curve(results, model, attack, threat)
+    a = None if c is None else sanity.acc_at(c, eps)
+    return None if a is None else (a, sanity.pct(a))
 
 
 def _m_curve_range(results, threat, model, attack, min_eps):
-    c = _find_curve(results, model, attack, threat)
+    c = sanity.find_curve(results, model, attack, threat)
     if c is None:
         return None
     vals = [a for e, a in zip(c["eps"], c["acc"]) if e >= min_eps - 1e-9]
     if not vals:
         return None
-    return vals, f"{_pct(min(vals))} to {_pct(max(vals))} ({len(vals)} eps)"
+    return vals, f"{sanity.pct(min(vals))} to {sanity.pct(max(vals))} ({len(vals)} eps)"
 
 
 def _m_loss_ends(results, threat, model):
@@ -269,7 +251,7 @@ def _m_ranking(results, threat, attack, best, middle, worst, eps_range):
     lo, hi = eps_range
     means = {}
     for model in (best, middle, worst):
-        c = _find_curve(results, model, attack, threat)
+        c = sanity.find_curve(results, model, attack, threat)
         if c is None:
             return None
         vals = [a for e, a in zip(c["eps"], c["acc"]) if lo - 1e-9 <= e <= hi + 1e-9]
@@ -278,7 +260,7 @@ def _m_ranking(results, threat, attack, best, middle, worst, eps_range):
         means[model] = sum(vals) / len(vals)
     is_best = means[best] >= max(means.values())
     is_worst = means[worst] <= min(means.values())
-    text = ", ".join(f"{MODEL_LABELS.get(m, m)} {_pct(v)}" for m, v in sorted(means.items(), key=lambda t: -t[1]))
+    text = ", ".join(f"{MODEL_LABELS.get(m, m)} {sanity.pct(v)}" for m, v in sorted(means.items(), key=lambda t: -t[1]))
     return (is_best, is_worst), text
 
 
@@ -297,15 +279,15 @@ def meeting_eps(eps, above, below) -> float | None:
 
 
 def _m_meeting(results, threat, attack, above, below):
-    ca, cb = _find_curve(results, above, attack, threat), _find_curve(results, below, attack, threat)
+    ca, cb = sanity.find_curve(results, above, attack, threat), sanity.find_curve(results, below, attack, threat)
     if ca is None or cb is None:
         return None
-    common = [e for e in ca["eps"] if _acc_at(cb, e) is not None]
+    common = [e for e in ca["eps"] if sanity.acc_at(cb, e) is not None]
     if len(common) < 2:
         return None
-    e = meeting_eps(common, [_acc_at(ca, x) for x in common], [_acc_at(cb, x) for x in common])
+    e = meeting_eps(common, [sanity.acc_at(ca, x) for x in common], [sanity.acc_at(cb, x) for x in common])
     if e is None:
-        ever_above = any(_acc_at(ca, x) > _acc_at(cb, x) for x in common)
+        ever_above = any(sanity.acc_at(ca, x) > sanity.acc_at(cb, x) for x in common)
         how = "stays above" if ever_above else "is never above"
         return float("nan"), f"{_label(above)} {how} {_label(below)} (eps {common[0]:g}-{common[-1]:g})"
     return e, f"eps {e:.2f}"
@@ -316,13 +298,9 @@ def grid_correct_up_to(grid: dict) -> float | None:
     smallest eps). Uses the notebook's own ``all_correct_up_to`` when it recorded one."""
     if "all_correct_up_to" in grid:
         return grid["all_correct_up_to"]
-    best = None
-    for e, row in sorted(zip(grid["eps"], grid["preds"])):
-        if all(p == grid["label"] for p in row):
-            best = e
-        else:
-            break
-    return best
+    from .plots import all_correct_up_to
+    order = sorted(range(len(grid["eps"])), key=lambda i: grid["eps"][i])
+    return all_correct_up_to([grid["preds"][i] for i in order], grid["label"], [grid["eps"][i] for i in order])
 
 
 def _m_grid(results, threat, model):
@@ -343,7 +321,7 @@ def _m_collapse(results, threat, min_eps):
     if not rows:
         return None
     share, e, cls = max(rows)
-    return share, f"{_pct(share)} predicted as '{cls}' at eps {e:g}"
+    return share, f"{sanity.pct(share)} predicted as '{cls}' at eps {e:g}"
 
 
 MEASURES = {"clean": _m_clean, "curve_at": _m_curve_at, "curve_range": _m_curve_range, "loss_ends": _m_loss_ends,
@@ -514,24 +492,24 @@ def summary_sentences(results: dict) -> list[str]:
     out = []
     models = results.get("models", {})
     if "baseline" in models:
-        out.append(f"The baseline CNN reaches {_pct(models['baseline']['clean_acc'])} clean test accuracy (seed: 99%).")
-    base = _find_curve(results, "baseline", "fgsm", "whitebox")
+        out.append(f"The baseline CNN reaches {sanity.pct(models['baseline']['clean_acc'])} clean test accuracy (seed: 99%).")
+    base = sanity.find_curve(results, "baseline", "fgsm", "whitebox")
     if base:
-        a1, a2 = _acc_at(base, 0.1), _acc_at(base, 0.2)
+        a1, a2 = sanity.acc_at(base, 0.1), sanity.acc_at(base, 0.2)
         if a1 is not None and a2 is not None:
-            out.append(f"White-box FGSM takes it to {_pct(a1)} at eps 0.1 and {_pct(a2)} at eps 0.2 "
+            out.append(f"White-box FGSM takes it to {sanity.pct(a1)} at eps 0.1 and {sanity.pct(a2)} at eps 0.2 "
                        f"(seed: 79% and 24%).")
-    pgd_base = _find_curve(results, "baseline", "pgd", "whitebox")
-    if pgd_base and base and _acc_at(pgd_base, 0.3) is not None and _acc_at(base, 0.3) is not None:
-        p3, f3 = _acc_at(pgd_base, 0.3), _acc_at(base, 0.3)
-        out.append(f"At eps 0.3, white-box PGD leaves the baseline {_pct(p3)} against FGSM's {_pct(f3)}"
+    pgd_base = sanity.find_curve(results, "baseline", "pgd", "whitebox")
+    if pgd_base and base and sanity.acc_at(pgd_base, 0.3) is not None and sanity.acc_at(base, 0.3) is not None:
+        p3, f3 = sanity.acc_at(pgd_base, 0.3), sanity.acc_at(base, 0.3)
+        out.append(f"At eps 0.3, white-box PGD leaves the baseline {sanity.pct(p3)} against FGSM's {sanity.pct(f3)}"
                    + (" (PGD, the stronger attack, should not do worse than FGSM)." if p3 > f3 + 0.02 else "."))
     robust = []
     for model in ("fgsm_retrained", "pgd_retrained"):
-        c = _find_curve(results, model, "pgd", "whitebox") or _find_curve(results, model, "fgsm", "whitebox")
-        if c and _acc_at(c, 0.3) is not None and model in models:
-            robust.append(f"{_label(model)} keeps {_pct(_acc_at(c, 0.3))} under white-box {c['attack'].upper()} "
-                          f"at eps 0.3 (clean {_pct(models[model]['clean_acc'])})")
+        c = sanity.find_curve(results, model, "pgd", "whitebox") or sanity.find_curve(results, model, "fgsm", "whitebox")
+        if c and sanity.acc_at(c, 0.3) is not None and model in models:
+            robust.append(f"{_label(model)} keeps {sanity.pct(sanity.acc_at(c, 0.3))} under white-box {c['attack'].upper()} "
+                          f"at eps 0.3 (clean {sanity.pct(models[model]['clean_acc'])})")
     if robust:
         out.append("After adversarial training: " + "; ".join(robust) + ".")
     verdicts = [o["verdict"] for row in results.get("scorecard", []) for o in row["ours"].values()]
@@ -628,8 +606,8 @@ def render_html(results: dict, pages: dict | None = None, root: str | Path = "."
     for name in MODELS + [m for m in models if m not in MODELS]:
         acc = models.get(name, {}).get("clean_acc")
         seed = SEED_CLEAN.get(name)
-        add(f"<tr><td>{_e(_label(name))}</td><td class='num'>{_pct(acc) if acc is not None else 'not measured'}</td>"
-            f"<td class='num'>{_pct(seed) if seed is not None else '-'}</td></tr>")
+        add(f"<tr><td>{_e(_label(name))}</td><td class='num'>{sanity.pct(acc) if acc is not None else 'not measured'}</td>"
+            f"<td class='num'>{sanity.pct(seed) if seed is not None else '-'}</td></tr>")
     add("</table>")
 
     # figures

@@ -106,7 +106,7 @@ def parse_set(item: str, types: dict[str, set] | None = None) -> tuple[str, obje
         value = raw
     allowed = types[name]
     if object not in allowed and not _fits(value, allowed):
-        want = " or ".join(sorted("null" if t is type(None) else f"a list of numbers" if t is list else t.__name__
+        want = " or ".join(sorted("null" if t is type(None) else "a list of numbers" if t is list else t.__name__
                                   for t in allowed))
         raise UsageError(f"--set {name}={raw}: expected {want}")
     if isinstance(value, int) and not isinstance(value, bool) and int not in allowed and float in allowed:

@@ -38,18 +38,20 @@ DESCRIPTIONS = {
 }
 
 
-def _pct(a: float) -> str:
+def pct(a: float) -> str:
     return f"{100 * a:.1f}%"
 
 
-def _curve(results: dict, model: str, attack: str, threat: str = "whitebox") -> dict | None:
+def find_curve(results: dict, model: str, attack: str, threat: str = "whitebox") -> dict | None:
+    """The curve of ``model`` under ``attack`` and ``threat`` in merged results, or None."""
     for c in results.get("curves", []):
         if c.get("model") == model and c.get("attack") == attack and c.get("threat") == threat:
             return c
     return None
 
 
-def _at(curve: dict, eps: float, tol: float = 1e-6) -> float | None:
+def acc_at(curve: dict, eps: float, tol: float = 1e-6) -> float | None:
+    """The curve's accuracy at ``eps`` (None when it was not measured there)."""
     for e, a in zip(curve.get("eps", []), curve.get("acc", [])):
         if abs(float(e) - eps) <= tol:
             return float(a)
@@ -67,14 +69,14 @@ def _models(results: dict) -> list[str]:
 def pgd_not_weaker_than_fgsm(results: dict, tol: float = PGD_VS_FGSM_TOL) -> dict:
     out = {}
     for model in _models(results):
-        fgsm, pgd = _curve(results, model, "fgsm"), _curve(results, model, "pgd")
+        fgsm, pgd = find_curve(results, model, "fgsm"), find_curve(results, model, "pgd")
         if not fgsm or not pgd:
             continue
         sub = fgsm.get("subset")
         if sub and sub.get("n_images") == pgd.get("n_images"):  # FGSM on exactly PGD's images
             fgsm = {**fgsm, "acc": sub["acc"], "n_images": sub["n_images"]}
         # eps 0 is left out: no attack runs there, and a gap only measures the two curves' test subsets.
-        pairs = [(e, _at(fgsm, e), a) for e, a in zip(pgd["eps"], pgd["acc"]) if e > 0 and _at(fgsm, e) is not None]
+        pairs = [(e, acc_at(fgsm, e), a) for e, a in zip(pgd["eps"], pgd["acc"]) if e > 0 and acc_at(fgsm, e) is not None]
         if not pairs:
             continue
         n_f, n_p = fgsm.get("n_images"), pgd.get("n_images")
@@ -83,7 +85,7 @@ def pgd_not_weaker_than_fgsm(results: dict, tol: float = PGD_VS_FGSM_TOL) -> dic
         if bad:
             e, f, p = max(bad, key=lambda t: t[2] - t[1])
             detail = (f"PGD weaker than FGSM at {len(bad)} of {len(pairs)} eps; worst at eps {e:g}: "
-                      f"PGD {_pct(p)} vs FGSM {_pct(f)}")
+                      f"PGD {pct(p)} vs FGSM {pct(f)}")
         else:
             gap = max(p - f for _, f, p in pairs)
             detail = f"PGD <= FGSM + {100 * tol:g} points at all {len(pairs)} eps (largest PGD - FGSM: {100 * gap:+.1f} points)"
@@ -96,14 +98,14 @@ def accuracy_falls_with_eps(results: dict, tol: float = MONOTONE_TOL) -> dict:
     for model in _models(results):
         rises, n_curves = [], 0
         for attack in ("fgsm", "pgd"):
-            c = _curve(results, model, attack)
+            c = find_curve(results, model, attack)
             if not c or len(c.get("acc", [])) < 2:
                 continue
             n_curves += 1
             pts = sorted(zip(c["eps"], c["acc"]))
             for (e0, a0), (e1, a1) in zip(pts, pts[1:]):
                 if a1 > a0 + tol:
-                    rises.append(f"{attack.upper()} {_pct(a0)} at eps {e0:g} -> {_pct(a1)} at eps {e1:g}")
+                    rises.append(f"{attack.upper()} {pct(a0)} at eps {e0:g} -> {pct(a1)} at eps {e1:g}")
         if not n_curves:
             continue
         detail = ("accuracy rises: " + "; ".join(rises[:3]) + (" ..." if len(rises) > 3 else "")) if rises else \
@@ -113,36 +115,36 @@ def accuracy_falls_with_eps(results: dict, tol: float = MONOTONE_TOL) -> dict:
 
 
 def pgd_reaches_zero_undefended(results: dict, max_acc: float = PGD_ZERO_MAX, model: str = UNDEFENDED) -> dict:
-    c = _curve(results, model, "pgd")
+    c = find_curve(results, model, "pgd")
     if not c or not c.get("acc"):
         return {}
     e, a = max(zip(c["eps"], c["acc"]))
-    return {model: {"passed": a <= max_acc, "detail": f"PGD accuracy {_pct(a)} at eps {e:g} (limit {_pct(max_acc)})"}}
+    return {model: {"passed": a <= max_acc, "detail": f"PGD accuracy {pct(a)} at eps {e:g} (limit {pct(max_acc)})"}}
 
 
 def noise_hurts_less(results: dict, margin: float = NOISE_MARGIN, model: str = UNDEFENDED) -> dict:
     """At the smallest eps where FGSM drives the model below 50%, random sign noise of the same size
     must leave it at least ``margin`` more accurate (the attack, not the perturbation's size, does it)."""
-    noise, fgsm = results.get("noise"), _curve(results, model, "fgsm")
+    noise, fgsm = results.get("noise"), find_curve(results, model, "fgsm")
     if not noise or not fgsm:
         return {}
-    below = [e for e, a in zip(fgsm["eps"], fgsm["acc"]) if e > 0 and a < 0.5 and _at(noise, e) is not None]
+    below = [e for e, a in zip(fgsm["eps"], fgsm["acc"]) if e > 0 and a < 0.5 and acc_at(noise, e) is not None]
     if not below:
         return {}
     eps = min(below)
-    n, f = _at(noise, eps), _at(fgsm, eps)
+    n, f = acc_at(noise, eps), acc_at(fgsm, eps)
     return {model: {"passed": n >= f + margin,
-                    "detail": f"at eps {eps:g} (FGSM's first eps below 50%): random noise {_pct(n)} vs FGSM "
-                              f"{_pct(f)} ({100 * (n - f):+.1f} points; needs >= +{100 * margin:g})"}}
+                    "detail": f"at eps {eps:g} (FGSM's first eps below 50%): random noise {pct(n)} vs FGSM "
+                              f"{pct(f)} ({100 * (n - f):+.1f} points; needs >= +{100 * margin:g})"}}
 
 
 def label_leaking(results: dict, models=FGSM_TRAINED) -> dict:
     out = {}
     for model in models:
-        c = _curve(results, model, "fgsm")
+        c = find_curve(results, model, "fgsm")
         if not c:
             continue
-        clean = _at(c, 0.0)
+        clean = acc_at(c, 0.0)
         source = "eps 0 of the same curve"
         if clean is None:
             clean = results.get("models", {}).get(model, {}).get("clean_acc")
@@ -152,9 +154,9 @@ def label_leaking(results: dict, models=FGSM_TRAINED) -> dict:
         above = [(e, a) for e, a in zip(c["eps"], c["acc"]) if e > 0 and a > clean]
         if above:
             e, a = max(above, key=lambda t: t[1])
-            detail = f"label leaking: FGSM accuracy {_pct(a)} at eps {e:g} > clean {_pct(clean)} ({source})"
+            detail = f"label leaking: FGSM accuracy {pct(a)} at eps {e:g} > clean {pct(clean)} ({source})"
         else:
-            detail = f"FGSM accuracy never above clean {_pct(clean)} ({source})"
+            detail = f"FGSM accuracy never above clean {pct(clean)} ({source})"
         out[model] = {"passed": not above, "detail": detail}
     return out
 
@@ -181,13 +183,13 @@ def more_steps_restarts_not_weaker(results: dict, steps_tol: float = STEPS_TOL,
         steps = _fewer_more(s.get("steps") or {}, "k", "2k")
         if steps:
             (k_name, k), (k2_name, k2) = steps
-            parts.append(f"{k_name} steps {_pct(k)} -> {k2_name} steps {_pct(k2)}")
+            parts.append(f"{k_name} steps {pct(k)} -> {k2_name} steps {pct(k2)}")
             if k2 > k + steps_tol:
                 problems.append(f"more steps raised accuracy by more than {100 * steps_tol:g} point")
         restarts = _fewer_more(s.get("restarts") or {}, "1", "3")
         if restarts:
             (r1_name, r1), (r3_name, r3) = restarts
-            parts.append(f"{r1_name} restart(s) {_pct(r1)} -> {r3_name} restarts {_pct(r3)}")
+            parts.append(f"{r1_name} restart(s) {pct(r1)} -> {r3_name} restarts {pct(r3)}")
             if r3 > r1 + restarts_tol:
                 problems.append("more restarts raised accuracy")
         if not parts:

@@ -11,8 +11,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from . import pipeline
-from .attacks import fgsm
-from .attacks import pgd as pgd_attack
 from .evaluation import predict
 from .plots import COLORS, LABELS, THREAT_TITLES
 
@@ -28,17 +26,13 @@ def _net(cfg, name: str):
 
 
 def attacked_images(cfg, model: str, attack: str, eps: float, threat: str = "whitebox", n: int = 4):
-    """The first ``n`` test images (the curves' own first images) attacked at ``eps``, and ``model``'s
-    predictions on them. Returns ``(x_adv, y, preds)``."""
-    x, y = pipeline.test_data(cfg, max(n, 1))
-    x, y = x[:n], y[:n]
-    source = _net(cfg, model if threat == "whitebox" else "baseline")
-    if attack == "fgsm":
-        x_adv = fgsm(source, x, y, eps)
-    else:
-        s = pipeline.pgd_settings(cfg, eps)
-        x_adv = pgd_attack(source, x, y, s["eps"], s["alpha"], s["steps"], s["random_start"], s["restarts"],
-                           seed=cfg.seed)
+    """The first ``n`` test images (the curves' own first images) attacked at ``eps`` exactly as the
+    curves attack them (``pipeline.adversarial_examples``), and ``model``'s predictions on them.
+    Returns ``(x_adv, y, preds)``."""
+    source = model if threat == "whitebox" else "baseline"
+    ((_, x_adv),) = pipeline.adversarial_examples(cfg.replace(force=False), source, attack, [eps], n,
+                                                  early_stop=threat == "whitebox")
+    _, y = pipeline.test_data(cfg, n)
     return x_adv, y, predict(_net(cfg, model), x_adv)
 
 
