@@ -206,6 +206,66 @@ def bench_throughput(fast, plain, repeat, bf16=False):
     return out
 
 
+def bench_profile(n_batches):
+    """Where the time goes, for the two targets that are hard to reach (measured, not asserted).
+
+    FGSM: torchattacks runs a forward+backward per eps on the same model; the sweep runs one
+    gradient and a forward per further eps, so its best possible ratio over torchattacks is
+    n_eps * (g + f) / (g + (n_eps - 1) * f) for a gradient pass g and a forward pass f.
+    Training: the reference loop's time splits into data loading D and a plain model step P; ours is
+    a fast model step S. The ratio is (D + P) / S; torch.profiler says which operators fill S."""
+    from torch.profiler import ProfilerActivity, profile
+    from torch.utils.data import DataLoader, Subset
+    from torchvision import datasets, transforms
+
+    xt, yt = load_mnist("data", train=False)
+    x, y = xt[:2000], yt[:2000]
+    torch.manual_seed(0)
+    model = BaselineCNN().eval()
+    for fn in (lambda: predict(model, x), lambda: input_gradient(model, x, y)):
+        fn()
+    f, _ = best_time(lambda: predict(model, x), 3)
+    g, _ = best_time(lambda: input_gradient(model, x, y), 3)
+    n_eps = len(EPS10)
+    fgsm = {"forward_s_per_2000": f, "gradient_s_per_2000": g,
+            "bound_vs_torchattacks_same_model": n_eps * (g + f) / (g + (n_eps - 1) * f)}
+
+    xtr, ytr = load_mnist("data", train=True)
+    n = n_batches * 128
+
+    def steps(m, batches):
+        opt = torch.optim.Adam(m.parameters(), lr=1e-3)
+        m.train()
+        for xb, yb in batches:
+            loss = F.cross_entropy(m(xb), yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+    mem = [(xtr[i:i + 128], ytr[i:i + 128]) for i in range(0, n, 128)]
+    ds = Subset(datasets.MNIST("data", train=True, transform=transforms.ToTensor()), range(n))
+    loader_s, _ = best_time(lambda: [None for _ in DataLoader(ds, batch_size=128, shuffle=True)], 2)
+    plain_s, _ = best_time(lambda: steps(BaselineCNN(fast=False), mem), 2)
+    fast_s, _ = best_time(lambda: steps(BaselineCNN(), mem), 2)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        steps(BaselineCNN(), mem)
+    groups = {"convolution backward": ("convolution_backward",),
+              "convolution forward": ("mkldnn_convolution", "convolution_overrideable", "_convolution"),
+              "max-pooling fwd+bwd": ("max_pool2d",), "batch norm fwd+bwd": ("batch_norm",),
+              "linear (matmul) fwd+bwd": ("addmm", "mm"), "Adam update": ("_foreach", "adam"),
+              "dropout, ReLU, loss, rest": ()}
+    total = sum(e.self_cpu_time_total for e in prof.key_averages())
+    shares = dict.fromkeys(groups, 0.0)
+    for e in prof.key_averages():
+        name = next((g for g, keys in groups.items() if any(k in e.key for k in keys)), "dropout, ReLU, loss, rest")
+        shares[name] += e.self_cpu_time_total / total
+    flops = 3 * 4333056 * n  # forward + backward (input and weight gradients) ~ 3 forwards
+    return {"fgsm": fgsm, "training": {
+        "samples": n, "dataloader_only_s": loader_s, "plain_step_s": plain_s, "fast_step_s": fast_s,
+        "bound_ratio_(D+P)/S": (loader_s + plain_s) / fast_s,
+        "fast_step_gflops": flops / fast_s / 1e9, "fast_step_shares": shares}}
+
+
 def run_e2e(profile):
     """Wall time and peak RSS of `run_all.py --profile <profile>` from an empty artifact cache."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -271,6 +331,19 @@ def table(r):
                      f"peak RSS building it {m['peak_rss_gb_building_one_set']:.2f} GB", "", "<= 4 GB"))
     lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
     lines += ["| " + " | ".join(row) + " |" for row in rows[1:]]
+    pr = r.get("profile")
+    if pr:
+        fg, tr = pr["fgsm"], pr["training"]
+        lines += ["", "Where the time goes (targets that are hard to reach):",
+                  f"- FGSM sweep vs torchattacks on the same model: a gradient pass costs "
+                  f"{fg['gradient_s_per_2000'] / fg['forward_s_per_2000']:.1f} forward passes, so one gradient + 9 "
+                  f"forwards vs 10 x (gradient + forward) is at best {fg['bound_vs_torchattacks_same_model']:.1f}x.",
+                  f"- Training, {tr['samples']} samples: DataLoader alone {tr['dataloader_only_s']:.2f} s, plain model "
+                  f"step {tr['plain_step_s']:.2f} s, fast model step {tr['fast_step_s']:.2f} s "
+                  f"({tr['fast_step_gflops']:.0f} GFLOP/s): at most {tr['bound_ratio_(D+P)/S']:.2f}x with this step.",
+                  "  Fast step by operator (torch.profiler, self CPU time): "
+                  + ", ".join(f"{k} {100 * v:.0f}%" for k, v in sorted(tr["fast_step_shares"].items(),
+                                                                       key=lambda kv: -kv[1]))]
     return "\n".join(lines)
 
 
@@ -283,7 +356,7 @@ def main(argv=None):
     ap.add_argument("--skip-e2e", action="store_true", help="skip run_all.py end-to-end timings")
     ap.add_argument("--e2e", default="smoke,quick", help="profiles to time end to end")
     ap.add_argument("--bf16", action="store_true", help="also time a bf16 forward (changes results)")
-    ap.add_argument("--only", default="", help="comma list of: fgsm,pgd,training,throughput,memory,e2e")
+    ap.add_argument("--only", default="", help="comma list of: fgsm,pgd,training,throughput,memory,profile,e2e")
     args = ap.parse_args(argv)
     only = set(filter(None, args.only.split(",")))
 
@@ -300,7 +373,8 @@ def main(argv=None):
              ("pgd", lambda: bench_pgd(fast, xt[:args.pgd_images], yt[:args.pgd_images], 1)),
              ("training", lambda: bench_training(args.train_batches, args.repeat)),
              ("throughput", lambda: bench_throughput(fast, plain, args.repeat, args.bf16)),
-             ("memory", measure_set_memory)]
+             ("memory", measure_set_memory),
+             ("profile", lambda: bench_profile(args.train_batches))]
     keys = {"fgsm": "fgsm_sweep"}
     for name, fn in steps:
         if want(name):
@@ -313,7 +387,8 @@ def main(argv=None):
             results["e2e"][prof] = run_e2e(prof)
     out = ROOT / "bench" / "results.json"
     if only and out.exists():  # a partial run updates the last full one
-        results = {**json.loads(out.read_text()), **results}
+        previous = json.loads(out.read_text())
+        results = {**previous, **results, "e2e": {**previous.get("e2e", {}), **results.get("e2e", {})}}
     from advlab.io import write_json
     write_json(out, results)
     print(table(results))
