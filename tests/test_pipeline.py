@@ -51,3 +51,28 @@ def test_unknown_names_are_clear_errors():
         pipeline.model_key(config("quick"), "resnet")
     with pytest.raises(AdvlabError, match="not available|unknown device"):
         pipeline.resolve_device("tpu")
+
+
+def test_on_the_fly_model_names_and_keys():
+    cfg = config("quick")
+    assert pipeline._otf("fast_adv") == ("fast_adv", 1) and pipeline._otf("madry_adv_w4") == ("madry_adv", 4)
+    for bad in ("fast_adv_w0", "fast_adv_wx", "slow_adv", "baseline"):
+        assert pipeline._otf(bad) is None, bad
+    keys = {pipeline.model_key(cfg, n) for n in ("fast_adv", "fast_adv_w2", "madry_adv", "madry_adv_w2")}
+    assert len(keys) == 4
+    assert pipeline.model_key(cfg, "fast_adv") != pipeline.model_key(cfg.replace(fast_epochs=3), "fast_adv")
+    assert pipeline.model_key(cfg, "fast_adv") == pipeline.model_key(cfg.replace(madry_epochs=3), "fast_adv")
+    assert pipeline.otf_models(cfg) == ["fast_adv"]
+    assert pipeline.otf_models(config("paper")) == ["fast_adv", "madry_adv"]
+    with pytest.raises(AdvlabError, match="fast_adv"):
+        pipeline.model_key(cfg, "resnet")
+
+
+def test_on_the_fly_guard_images_are_held_out():
+    cfg = config("smoke")
+    (x, y), (xg, yg) = pipeline.otf_data(cfg)
+    assert len(xg) == cfg.guard_n and len(x) == cfg.n_train - cfg.guard_n
+    flat = {tuple(img.flatten()[::7].tolist()) for img in x}
+    assert not any(tuple(img.flatten()[::7].tolist()) in flat for img in xg), "a guard image is also trained on"
+    with pytest.raises(AdvlabError, match="guard_n"):
+        pipeline.otf_data(cfg.replace(guard_n=0))

@@ -84,6 +84,26 @@ def synthetic_parts(root, profile="test"):
                                "preds": [[5, 5], [5, 5], [5, 5], [5, 5], [5, 3]], "all_correct_up_to": 0.15}},
         "attack_settings": {"pgd": {"steps": 3}},
         "figures": [fig(n) for n in FIGURES if n.startswith("04_")]})
+    def evaluated(clean, robust, failing=()):
+        attacks = {"fgsm": robust + 0.1, "pgd40x10_ce": robust, "pgd40x1_cw": robust + 0.02}
+        return {"clean_acc": clean,
+                "robust_eval": {"eps": 0.3, "n_images": 1000, "attacks": attacks, "clean_acc": clean,
+                                "robust_acc": robust},
+                "sanity": {c: {"passed": c not in failing, "detail": f"numbers of {c}"} for c in
+                           ("pgd_not_weaker_than_fgsm", "noise_hurts_less")}}
+    write_json(parts / "05_on_the_fly_adversarial_training.json", {
+        "notebook": "05_on_the_fly_adversarial_training", "config": cfg, "device": "cpu",
+        "models": {"baseline": evaluated(0.99, 0.0), "fgsm_retrained": evaluated(0.90, 0.01),
+                   "fgsm_untrained": evaluated(0.97, 0.0), "pgd_retrained": evaluated(0.98, 0.02),
+                   "pgd_untrained": evaluated(0.98, 0.01, failing=("noise_hurts_less",)),
+                   "fast_adv": evaluated(0.981, 0.70)},
+        "curves": [curve("fast_adv", a, t, FALLING) for a in ("fgsm", "pgd") for t in ("whitebox", "transfer")],
+        "losses": {"fast_adv": [0.6, 0.3]},
+        "on_the_fly": {"fast_adv": {"method": "fgsm_rs", "stopped": None, "best_epoch": 2, "final_epoch": 2,
+                                    "epochs": [{"epoch": 1, "loss": 0.6, "seconds": 20.0, "eps": 0.15, "guard_acc": 0.1},
+                                               {"epoch": 2, "loss": 0.3, "seconds": 22.0, "eps": 0.3, "guard_acc": 0.7}]}},
+        "train_seconds": {"baseline": 50.0, "fast_adv": 42.0},
+        "figures": [fig(n) for n in FIGURES if n.startswith("05_")]})
     write_json(root / "report" / profile / "timings.json", {nb: 1.5 for nb in NOTEBOOKS})
     return parts
 
@@ -113,13 +133,18 @@ def test_results_schema(built):
         assert isinstance(results[key], kind), key
     assert results["profile"] == "test" and results["device"] == "cpu"
     assert results["seconds"] == {nb: 1.5 for nb in NOTEBOOKS}
-    assert set(results["models"]) == {"baseline", "fgsm_retrained", "fgsm_untrained", "pgd_retrained", "pgd_untrained"}
+    assert set(results["models"]) == {"baseline", "fgsm_retrained", "fgsm_untrained", "pgd_retrained", "pgd_untrained",
+                                      "fast_adv"}
     for m in results["models"].values():
-        assert set(m) == {"clean_acc"} and isinstance(m["clean_acc"], float)
+        assert {"clean_acc", "robust_eval", "sanity"} <= set(m) and isinstance(m["clean_acc"], float)
+        assert set(m["robust_eval"]) >= {"eps", "n_images", "attacks", "clean_acc", "robust_acc"}
+        for check in m["sanity"].values():
+            assert isinstance(check["passed"], bool) and check["detail"]
     for c in results["curves"]:
         assert set(c) == {"model", "attack", "threat", "eps", "acc", "n_images"}
         assert len(c["eps"]) == len(c["acc"])
-    assert set(results["losses"]) == {"baseline", "fgsm_retrained", "fgsm_untrained", "pgd_retrained", "pgd_untrained"}
+    assert set(results["losses"]) == {"baseline", "fgsm_retrained", "fgsm_untrained", "pgd_retrained", "pgd_untrained",
+                                      "fast_adv"}
     assert all(isinstance(v, float) for vs in results["losses"].values() for v in vs)
     assert set(results["attack_settings"]) == {"fgsm", "pgd"}
     assert {"scorecard", "sanity", "versions", "config"} <= set(results)
@@ -225,3 +250,29 @@ def test_pgd_strength_with_step_counts():
     assert sanity.more_steps_restarts_not_weaker(ok)["b"]["passed"] is True
     assert sanity.more_steps_restarts_not_weaker(bad)["b"]["passed"] is False
     assert "10 steps" in sanity.more_steps_restarts_not_weaker(bad)["b"]["detail"]
+
+
+def test_robust_sections(built):
+    _, page, results = built
+    text = page.read_text()
+    assert "id='robust'" in text and "id='model-sanity'" in text
+    # the on-the-fly model's worst case and its seconds per epoch are in the table
+    assert "70.0%" in text and "21.0 s/epoch, 2 epochs" in text
+    # per-model sanity: the notebook's checks and the curves' checks, failures visible
+    assert results["models"]["pgd_untrained"]["sanity"]["noise_hurts_less"]["passed"] is False
+    assert results["models"]["pgd_untrained"]["sanity"]["curves_pgd_not_weaker_than_fgsm"]["passed"] is False
+    assert results["models"]["baseline"]["sanity"]["curves_pgd_reaches_zero_undefended"]["passed"] is True
+    assert text.count("class='fail verdict' title=") >= 2
+
+
+def test_claims_sorted_by_threat(built):
+    _, page, results = built
+    by = results["claims_by_threat"]
+    assert set(by) == {"whitebox", "transfer_only", "neither", "not_measured"}
+    claims = {r["claim"]: r for r in results["scorecard"]}
+    for claim in by["whitebox"]:
+        assert claims[claim]["ours"]["whitebox"]["verdict"] == "agree"
+    for claim in by["transfer_only"]:
+        assert claims[claim]["ours"]["transfer"]["verdict"] == "agree" != claims[claim]["ours"]["whitebox"]["verdict"]
+    assert "FGSM on the baseline, eps 0.1" in by["whitebox"]
+    assert "Hold only under transfer" in page.read_text()

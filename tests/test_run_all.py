@@ -50,7 +50,7 @@ def test_parse_args_values():
     assert plan.overrides == {"lr": 1.0, "n_test": None, "sweep_epsilons": [0, 0.1]}
     assert plan.cfg.profile == "smoke" and plan.cfg.n_train == 5000 and plan.cfg.lr == 1.0 and plan.force
     assert runner.parse_args([]).notebooks == ["01_baseline", "02_fgsm_attack", "03_adversarial_training",
-                                               "04_generalization"]
+                                               "04_generalization", "05_on_the_fly_adversarial_training"]
 
 
 def test_parameters_injected(tmp_path):

@@ -52,10 +52,18 @@ def test_smoke_results_schema(smoke_run):
     results = json.loads((REPORT / "results.json").read_text())
     assert results["profile"] == "smoke" and results["device"]
     assert set(NOTEBOOKS) <= set(results["seconds"])
-    for model in MODELS:
-        assert isinstance(results["models"][model]["clean_acc"], float), model
+    for model in MODELS + ["fast_adv"]:
+        m = results["models"][model]
+        assert isinstance(m["clean_acc"], float), model
+        r = m["robust_eval"]
+        assert r["eps"] == 0.3 and r["n_images"] == 100 and set(r["attacks"]) == {"fgsm", "pgd5x2_ce", "pgd5x1_cw"}
+        assert 0 <= r["robust_acc"] <= min(min(r["attacks"].values()), r["clean_acc"]), model
+        assert set(m["sanity"]) >= {"noise_hurts_less", "label_leaking", "pgd_not_weaker_than_fgsm"}
+        assert all(isinstance(c["passed"], bool) and c["detail"] for c in m["sanity"].values())
+    assert results["on_the_fly"]["fast_adv"]["epochs"], "no training history of the fast model"
+    assert [c["width"] for c in results["capacity"]] == [1, 2]
     have = {(c["model"], c["attack"], c["threat"]) for c in results["curves"]}
-    for model in MODELS:
+    for model in MODELS + ["fast_adv"]:
         for attack in ATTACKS:
             for threat in THREATS:
                 assert (model, attack, threat) in have, f"no curve for {model} / {attack} / {threat}"

@@ -40,12 +40,12 @@ def batches(n: int, batch_size: int) -> Iterator[slice]:
         yield slice(start, min(start + batch_size, n))
 
 
-@torch.inference_mode()
 def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 2000) -> torch.Tensor:
-    """Predicted class of every image, as an int64 tensor on x's device."""
+    """Predicted class of every image, as an int64 tensor on x's device (an ordinary tensor, usable
+    as labels for an attack)."""
     check_xy(x)
     device = model_device(model)
-    with eval_mode(model):
+    with torch.inference_mode(), eval_mode(model):
         out = [model(x[s].to(device)).argmax(1).to(x.device) for s in batches(len(x), batch_size)]
     return torch.cat(out) if out else torch.empty(0, dtype=torch.long, device=x.device)
 

@@ -25,6 +25,7 @@ from .profiles import Config
 from .training import fit
 
 MODELS = ["baseline", "fgsm_retrained", "fgsm_untrained", "pgd_retrained", "pgd_untrained"]
+ON_THE_FLY = {"fast_adv": "fgsm_rs", "madry_adv": "pgd"}   # notebook 05's models and their methods
 ATTACKS = ["fgsm", "pgd"]
 THREATS = ["whitebox", "transfer"]
 DATA_ROOT = Path("data")
@@ -43,8 +44,12 @@ FIGURES = {
     "04_grid_baseline": "FGSM examples and predictions, baseline (seed: adv-7a)",
     "04_grid_fgsm_retrained": "FGSM examples and predictions, FGSM-retrained model (seed: adv-4 grid)",
     "04_grid_pgd_retrained": "FGSM examples and predictions, PGD-retrained model (seed: adv-7b)",
+    "05_pgd_static_vs_on_the_fly": "PGD: static adversarial training against training on the fly (beyond the seed)",
+    "05_cost_vs_robustness": "Training time against white-box robustness, worst case over attacks",
+    "05_capacity": "Clean and robust accuracy of the on-the-fly model at widths x1, x2, x4 (paper profile)",
 }
-NOTEBOOKS = ["01_baseline", "02_fgsm_attack", "03_adversarial_training", "04_generalization"]
+NOTEBOOKS = ["01_baseline", "02_fgsm_attack", "03_adversarial_training", "04_generalization",
+             "05_on_the_fly_adversarial_training"]
 
 # Artifacts rebuilt in this process under ``force``: ``force`` recomputes each artifact once per
 # process, not at every call that needs it (a model used by two later steps is trained once).
@@ -127,14 +132,79 @@ def _set_params(cfg: Config, attack: str) -> dict:
 def _model_params(cfg: Config, name: str) -> dict:
     if name == "baseline":
         return _baseline_params(cfg)
+    if _otf(name):
+        return _otf_params(cfg, name)
     attack, init = _split(name)
     return {"set": artifacts.key(f"{attack}set", _set_params(cfg, attack)), "init": init,
             "epochs": cfg.adv_epochs, "batch_size": cfg.batch_size, "lr": cfg.lr, "seed": cfg.seed}
 
 
+def _otf(name: str):
+    """``(kind, width)`` of an on-the-fly model name (``fast_adv``, ``madry_adv``, or one of them with a
+    width suffix such as ``madry_adv_w2``), else None."""
+    base, _, w = name.partition("_adv")
+    kind = base + "_adv"
+    if kind not in ON_THE_FLY or (w and not (w.startswith("_w") and w[2:].isdigit() and int(w[2:]) >= 1)):
+        return None
+    return kind, int(w[2:]) if w else 1
+
+
+def otf_name(kind: str, width: int = 1) -> str:
+    return kind if width == 1 else f"{kind}_w{width}"
+
+
+def otf_models(cfg: Config) -> list[str]:
+    """The on-the-fly models this profile trains: ``fast_adv``, and ``madry_adv`` when madry_epochs > 0."""
+    return ["fast_adv"] + (["madry_adv"] if cfg.madry_epochs > 0 else [])
+
+
+def all_models(cfg: Config) -> list[str]:
+    return MODELS + otf_models(cfg)
+
+
+def _otf_params(cfg: Config, name: str) -> dict:
+    kind, width = _otf(name)
+    params = {"method": ON_THE_FLY[kind], "eps": cfg.otf_eps, "width": width, "n_train": cfg.n_train,
+              "guard": [cfg.guard_n, cfg.guard_steps, cfg.guard_drop], "batch_size": cfg.batch_size,
+              "lr": cfg.lr, "seed": cfg.seed, "arch": ARCH}
+    if kind == "fast_adv":
+        params.update(epochs=cfg.fast_epochs, alpha_factor=cfg.fast_alpha_factor, ramp=cfg.fast_ramp_epochs)
+    else:
+        params.update(epochs=cfg.madry_epochs, steps=cfg.madry_steps, alpha=cfg.madry_alpha,
+                      ramp=cfg.madry_ramp_epochs)
+    return params
+
+
+def otf_data(cfg: Config):
+    """Training images of the on-the-fly models and the held-out ones their guard watches: a seeded
+    shuffle of ``n_train`` training images (all 60k by default), whose first ``guard_n`` are held out."""
+    x, y = train_data(cfg)
+    g = cfg.guard_n
+    if not 0 < g < len(x) // 2:
+        raise AdvlabError(f"guard_n={g} must be between 1 and half the training images ({len(x)})")
+    return (x[g:], y[g:]), (x[:g], y[:g])
+
+
+def _train_otf(cfg: Config, name: str, device):
+    from .robust import train_on_the_fly
+    kind, width = _otf(name)
+    p = _otf_params(cfg, name)
+    (x, y), guard = otf_data(cfg)
+    torch.manual_seed(cfg.seed + 2)
+    model = BaselineCNN(width=width).to(device)
+    if kind == "fast_adv":
+        extra = dict(alpha_factor=p["alpha_factor"])
+    else:
+        extra = dict(steps=p["steps"], pgd_alpha=p["alpha"])
+    history = train_on_the_fly(model, x, y, p["method"], p["eps"], p["epochs"], ramp_epochs=p["ramp"],
+                               batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed, guard=guard,
+                               guard_steps=cfg.guard_steps, guard_drop=cfg.guard_drop, desc=name, **extra)
+    return model, history
+
+
 def _split(name: str):
     if name not in MODELS or name == "baseline":
-        raise AdvlabError(f"unknown model {name!r}: choose one of {', '.join(MODELS)}")
+        raise AdvlabError(f"unknown model {name!r}: choose one of {', '.join(MODELS + list(ON_THE_FLY))}")
     attack, init = name.split("_")
     return attack, init
 
@@ -149,7 +219,12 @@ def get_model(cfg: Config, name: str) -> torch.nn.Module:
     p = artifacts.path(f"models/{model_key(cfg, name)}", ".pt")
     if p.exists() and not _forced(cfg, p):
         return load_model(p, device=device)
-    if name == "baseline":
+    start = time.perf_counter()
+    history = None
+    if _otf(name):
+        model, history = _train_otf(cfg, name, device)
+        losses = [row["loss"] for row in history["epochs"]]
+    elif name == "baseline":
         x, y = train_data(cfg)
         torch.manual_seed(cfg.seed)
         model = BaselineCNN().to(device)
@@ -163,10 +238,12 @@ def get_model(cfg: Config, name: str) -> torch.nn.Module:
             torch.manual_seed(cfg.seed + 1)
             model = BaselineCNN().to(device)
         epochs, desc = cfg.adv_epochs, name
-    start = time.perf_counter()
-    losses = fit(model, x, y, epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed, desc=desc)
+    if history is None:
+        losses = fit(model, x, y, epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed, desc=desc)
     meta = {"name": name, "params": _model_params(cfg, name), "losses": losses,
-            "train_seconds": time.perf_counter() - start, "device": str(device)}
+            "train_seconds": time.perf_counter() - start, "device": str(device), "width": model.width}
+    if history is not None:
+        meta["history"] = history
     save_model(model, p, meta)
     artifacts.write_json(p.with_suffix(".json"), meta)
     _REBUILT.add(str(p))
@@ -301,6 +378,66 @@ def adversarial_examples(cfg: Config, source: str, attack: str, epsilons, n: int
 
 
 _PGD_MEMO: dict = {}  # PGD test examples computed in this process, by (model, n, seed, settings)
+
+
+# --- the stronger evaluation (notebook 05, used by every notebook's final numbers) ---------------
+
+def robust_settings(cfg: Config) -> dict:
+    from .robust import attack_suite
+    return attack_suite(cfg.otf_eps, cfg.robust_steps, restarts=cfg.robust_restarts,
+                        cw_restarts=cfg.robust_cw_restarts)
+
+
+def robust_eval(cfg: Config, name: str) -> dict:
+    """Model ``name``'s accuracy at ``otf_eps`` under FGSM, PGD (cross-entropy, restarts) and PGD (CW
+    margin) on the first ``robust_n`` test images, and the per-sample worst case over them
+    (``robust_acc``). Cached."""
+    from .robust import robust_eval as evaluate_robustly
+    settings = robust_settings(cfg)
+    params = {"model": model_key(cfg, name), "eps": cfg.otf_eps, "n": cfg.robust_n, "attacks": settings,
+              "seed": cfg.seed}
+
+    def build():
+        x, y = test_data(cfg, cfg.robust_n)
+        return evaluate_robustly(get_model(cfg.replace(force=False), name), x, y, cfg.otf_eps, settings,
+                                 seed=cfg.seed, progress=f"robust eval {name}")
+
+    key = f"robust/{artifacts.key('robust', params)}"
+    value = artifacts.cached_json(key, params, build, _forced(cfg, key))
+    if cfg.force:
+        _REBUILT.add(key)
+    return value
+
+
+def model_sanity(cfg: Config, name: str) -> dict:
+    """``advlab.sanity.check_model`` for model ``name`` on the first ``sanity_n`` test images at
+    ``otf_eps``: ``{check: {"passed", "detail"}}``. Cached."""
+    from .sanity import check_model
+    params = {"model": model_key(cfg, name), "eps": cfg.otf_eps, "n": cfg.sanity_n, "steps": cfg.sanity_steps,
+              "undefended": name == "baseline", "seed": cfg.seed, "version": 1}
+
+    def build():
+        x, y = test_data(cfg, cfg.sanity_n)
+        return check_model(get_model(cfg.replace(force=False), name), x, y, cfg.otf_eps, steps=cfg.sanity_steps,
+                           undefended=name == "baseline", seed=cfg.seed)
+
+    key = f"sanity/{artifacts.key('sanity', params)}"
+    value = artifacts.cached_json(key, params, build, _forced(cfg, key))
+    if cfg.force:
+        _REBUILT.add(key)
+    return value
+
+
+def evaluate_models(cfg: Config, names) -> dict:
+    """``{name: {"clean_acc", "robust_eval", "sanity"}}`` for each model: what a notebook records as its
+    final numbers (``clean_acc`` on all 10,000 test images)."""
+    x, y = test_data(cfg)
+    out = {}
+    for name in names:
+        from .evaluation import evaluate
+        out[name] = {"clean_acc": evaluate(get_model(cfg.replace(force=False), name), x, y),
+                     "robust_eval": robust_eval(cfg, name), "sanity": model_sanity(cfg, name)}
+    return out
 
 
 def attack_settings(cfg: Config) -> dict:

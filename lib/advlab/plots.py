@@ -171,3 +171,56 @@ def curve_table(curves: list[dict], epsilons=(0.0, 0.1, 0.2, 0.3)):
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.columns = pd.MultiIndex.from_tuples(table.columns, names=["attack", "threat", "eps"])
     return table
+
+
+def cost_vs_robustness(rows: list[dict], title: str):
+    """Training cost against white-box robustness: one point per model, ``rows`` of
+    ``{"model", "train_seconds", "robust_acc", "clean_acc"}`` (accuracies as fractions)."""
+    fig, ax = plt.subplots(figsize=(7, 4.4))
+    for r in rows:
+        ax.scatter(r["train_seconds"], 100 * r["robust_acc"], s=60)
+        ax.annotate(f"{LABELS.get(r['model'], r['model'])}\nclean {100 * r['clean_acc']:.1f}%",
+                    (r["train_seconds"], 100 * r["robust_acc"]), textcoords="offset points", xytext=(6, 4),
+                    fontsize=8)
+    ax.set(xlabel="training time (s, this run's device; static models include building their set)",
+           ylabel="robust accuracy (%), worst case over attacks", title=title, ylim=(-3, 103))
+    ax.set_xscale("log")
+    fig.tight_layout()
+    return fig
+
+
+def capacity(rows: list[dict], title: str):
+    """Clean and robust accuracy against model width: ``rows`` of ``{"width", "params", "clean_acc",
+    "robust_acc"}``."""
+    rows = sorted(rows, key=lambda r: r["width"])
+    fig, ax = plt.subplots(figsize=(6.2, 4.2))
+    w = [r["width"] for r in rows]
+    ax.plot(w, [100 * r["clean_acc"] for r in rows], marker="o", label="clean")
+    ax.plot(w, [100 * r["robust_acc"] for r in rows], marker="s", linestyle="--", label="robust (worst case)")
+    ax.set_xticks(w, [f"x{r['width']}\n{r['params'] / 1000:.0f}k params" for r in rows])
+    ax.set(xlabel="width (channels and hidden units)", ylabel="test accuracy (%)", title=title, ylim=(-3, 103))
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def robust_table(evaluated: dict):
+    """Clean accuracy, accuracy under each attack and the worst case (%), one row per model, from
+    ``pipeline.evaluate_models``."""
+    import pandas as pd
+    rows = {}
+    for name, e in evaluated.items():
+        r = e["robust_eval"]
+        row = {"clean (10k)": round(100 * e["clean_acc"], 2), f"clean ({r['n_images']})": round(100 * r["clean_acc"], 1)}
+        row.update({f"{a} eps {r['eps']:g}": round(100 * v, 1) for a, v in r["attacks"].items()})
+        row["robust (worst case)"] = round(100 * r["robust_acc"], 1)
+        rows[LABELS.get(name, name)] = row
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def sanity_table(evaluated: dict):
+    """Pass/fail of each model's sanity checks (``pipeline.evaluate_models``); details in ``detail``."""
+    import pandas as pd
+    rows = {LABELS.get(name, name): {check: "pass" if r["passed"] else "FAIL" for check, r in e["sanity"].items()}
+            for name, e in evaluated.items()}
+    return pd.DataFrame.from_dict(rows, orient="index")

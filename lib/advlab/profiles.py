@@ -46,6 +46,26 @@ class Config:
     pgd_train_steps: int = 7        # PGD steps when crafting the PGD combined set
     pgd_alpha_factor: float = 2.5   # step size alpha = factor * eps / steps
     pgd_restarts: int = 1
+    # adversarial training on the fly (notebook 05): examples crafted against the current weights
+    otf_eps: float = 0.3            # eps of on-the-fly training and of the robust evaluation
+    fast_epochs: int = 8            # FGSM from a random start (Wong et al. 2020)
+    fast_alpha_factor: float = 1.25  # its step size alpha = factor * eps
+    fast_ramp_epochs: float = 2.0   # eps rises linearly from 0 over this many epochs
+    madry_epochs: int = 0           # PGD training (Madry et al.); 0 = not trained (a GPU job)
+    madry_steps: int = 40
+    madry_alpha: float = 0.01
+    madry_ramp_epochs: float = 2.0
+    guard_n: int = 500              # held-out training images watched for catastrophic overfitting
+    guard_steps: int = 10           # PGD steps of that check, after every epoch
+    guard_drop: float = 0.2         # roll back when held-out PGD accuracy falls this far below its best
+    capacity_widths: list = field(default_factory=list)  # widths (x channels and units) of the capacity study
+    # the stronger evaluation: per-sample worst case over FGSM, PGD (cross-entropy) and PGD (CW margin)
+    robust_n: int = 1000            # test images
+    robust_steps: int = 40
+    robust_restarts: int = 10       # random restarts of the cross-entropy PGD
+    robust_cw_restarts: int = 1     # random restarts of the CW-margin PGD
+    sanity_n: int = 500             # test images for each model's sanity checks
+    sanity_steps: int = 10
 
     def replace(self, **changes) -> "Config":
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
@@ -63,10 +83,13 @@ def field_names() -> list[str]:
 
 PROFILES: dict[str, dict] = {
     "smoke": dict(n_train=5000, epochs=2, n_test=300, n_pgd_test=100, adv_n_train=600, adv_epochs=1,
-                  pgd_steps=3, pgd_train_steps=3),
+                  pgd_steps=3, pgd_train_steps=3, fast_epochs=2, fast_ramp_epochs=1.0, guard_n=100,
+                  guard_steps=3, capacity_widths=[1, 2], robust_n=100, robust_steps=5, robust_restarts=2,
+                  sanity_n=100, sanity_steps=3),
     "quick": dict(),  # the Config defaults above
     "paper": dict(n_train=None, epochs=50, n_test=None, n_pgd_test=10000, adv_n_train=None, adv_epochs=50,
-                  pgd_steps=40, pgd_train_steps=40),
+                  pgd_steps=40, pgd_train_steps=40, fast_epochs=20, madry_epochs=50, capacity_widths=[1, 2, 4],
+                  robust_restarts=10, robust_cw_restarts=10, sanity_n=1000),
 }
 
 EXPECTED_CPU_TIME = {

@@ -33,7 +33,8 @@ PROFILE_MEANING = {
     "paper": "the seed's protocol (60k training images, 360k combined sets, 50 epochs)",
 }
 MODEL_LABELS = {"baseline": "Baseline", "fgsm_retrained": "FGSM retrained", "fgsm_untrained": "FGSM untrained",
-                "pgd_retrained": "PGD retrained", "pgd_untrained": "PGD untrained"}
+                "pgd_retrained": "PGD retrained", "pgd_untrained": "PGD untrained",
+                "fast_adv": "Fast adversarial (on the fly)", "madry_adv": "Madry PGD (on the fly)"}
 THREAT_LABELS = {"whitebox": "white-box", "transfer": "transfer (crafted on the baseline)", "all": "any"}
 SEED_CLEAN = {"baseline": 0.99, "fgsm_retrained": 0.98}
 VERSION_PACKAGES = ("torch", "torchvision", "advlab", "papermill", "numpy")
@@ -70,6 +71,7 @@ def merge_parts(parts: list[dict]) -> dict:
     pgd_strength are unions; curves are deduplicated on (model, attack, threat)."""
     merged = {"models": {}, "curves": [], "losses": {}, "attack_settings": {}, "grids": {},
               "collapse": None, "noise": None, "pgd_strength": {}, "figures": [], "notebooks": [], "recorded": {},
+              "on_the_fly": {}, "train_seconds": {}, "capacity": [],
               "config": None, "devices": [], "warnings": []}
     curves, figures = {}, {}
     configs = {}
@@ -79,7 +81,15 @@ def merge_parts(parts: list[dict]) -> dict:
         merged["recorded"][nb] = part.get("_recorded")
         for name, m in (part.get("models") or {}).items():
             if isinstance(m, dict) and m.get("clean_acc") is not None:
-                merged["models"][name] = {"clean_acc": float(m["clean_acc"])}
+                entry = merged["models"].setdefault(name, {})
+                entry["clean_acc"] = float(m["clean_acc"])
+                for key in ("robust_eval", "sanity"):   # the stronger evaluation (notebooks 02-05)
+                    if isinstance(m.get(key), dict):
+                        entry[key] = m[key]
+        for key in ("on_the_fly", "train_seconds"):
+            merged[key].update(part.get(key) or {})
+        if part.get("capacity"):
+            merged["capacity"] = part["capacity"]
         for c in part.get("curves") or []:
             if all(k in c for k in ("model", "attack", "threat", "eps", "acc")):
                 curves[(c["model"], c["attack"], c["threat"])] = {
@@ -415,6 +425,9 @@ def collect(profile: str, root: str | Path = ".") -> dict:
         "collapse": merged["collapse"],
         "noise": merged["noise"],
         "pgd_strength": merged["pgd_strength"],
+        "on_the_fly": merged["on_the_fly"],
+        "train_seconds": merged["train_seconds"],
+        "capacity": merged["capacity"],
         "figures": [_figure_entry(name, caption, merged["figures"], profile, root)
                     for name, caption in _figure_list(merged["figures"])],
         "notebooks": merged["notebooks"],
@@ -426,7 +439,33 @@ def collect(profile: str, root: str | Path = ".") -> dict:
     }
     results["scorecard"] = scorecard(results)
     results["sanity"] = sanity.run_checks(results)
+    # Each model's own sanity record: the checks that attacked it (notebooks), then those of its curves.
+    for check, per_model in results["sanity"].items():
+        for model, r in per_model.items():
+            if model in results["models"]:
+                results["models"][model].setdefault("sanity", {})[f"curves_{check}"] = r
+    results["claims_by_threat"] = claims_by_threat(results["scorecard"])
     return results
+
+
+def claims_by_threat(rows: list[dict]) -> dict:
+    """The seed's claims that depend on a threat model, sorted by where they hold (verdict "agree"):
+    ``{"whitebox": [...], "transfer_only": [...], "neither": [...], "not_measured": [...]}``."""
+    out = {"whitebox": [], "transfer_only": [], "neither": [], "not_measured": []}
+    for row in rows:
+        ours = row["ours"]
+        if "all" in ours:
+            continue
+        verdicts = {t: o["verdict"] for t, o in ours.items()}
+        if all(v == "not measured" for v in verdicts.values()):
+            out["not_measured"].append(row["claim"])
+        elif verdicts.get("whitebox") == "agree":
+            out["whitebox"].append(row["claim"])
+        elif verdicts.get("transfer") == "agree":
+            out["transfer_only"].append(row["claim"])
+        else:
+            out["neither"].append(row["claim"])
+    return out
 
 
 def _figure_list(recorded: list[dict]) -> list[tuple[str, str]]:
@@ -556,6 +595,7 @@ def render_html(results: dict, pages: dict | None = None, root: str | Path = "."
     sentences = summary_sentences(results)
     add("<p>" + (" ".join(_e(s) for s in sentences) or "No results recorded yet: run <code>python run_all.py</code>.") + "</p>")
     add("<p>Contents: <a href='#scorecard'>reproduction scorecard</a> &middot; <a href='#sanity'>sanity checks</a> "
+        "&middot; <a href='#robust'>static vs on-the-fly training</a> &middot; <a href='#model-sanity'>sanity per model</a> "
         "&middot; <a href='#clean'>clean accuracy</a> &middot; <a href='#figures'>figures</a> &middot; "
         "<a href='#tables'>accuracy tables</a> &middot; <a href='#notebooks'>notebooks</a> &middot; "
         "<a href='#metadata'>run metadata</a></p>")
@@ -578,6 +618,15 @@ def render_html(results: dict, pages: dict | None = None, root: str | Path = "."
         add(f"<tr><td>{_e(row['claim'])}</td><td>{_e(row['seed'])}</td>{''.join(cells)}"
             f"<td class='muted'>{_e(row['rule'])}</td></tr>")
     add("</table>")
+    by = results.get("claims_by_threat") or {}
+    if any(by.values()):
+        add("<p><strong>Where the seed's claims hold.</strong> ")
+        for key, words in (("whitebox", "Hold white-box (against the model's own gradients)"),
+                           ("transfer_only", "Hold only under transfer (examples crafted on the baseline)"),
+                           ("neither", "Hold under neither threat model here"),
+                           ("not_measured", "Not measured in this run")):
+            add(f"{words}: {_e('; '.join(by.get(key) or []) or 'none')}.<br>")
+        add("</p>")
 
     # sanity
     add("<h2 id='sanity'>Sanity checks</h2>")
@@ -598,6 +647,8 @@ def render_html(results: dict, pages: dict | None = None, root: str | Path = "."
             cls, word = ("pass", "passed") if r["passed"] else ("fail", "FAILED")
             add(f"<tr>{head}<td>{_e(_label(model))}</td><td class='{cls} verdict'>{word}</td><td>{_e(r['detail'])}</td></tr>")
     add("</table>")
+
+    _render_robust(results, add)
 
     # clean accuracy
     add("<h2 id='clean'>Clean accuracy</h2>")
@@ -671,6 +722,74 @@ def render_html(results: dict, pages: dict | None = None, root: str | Path = "."
         add("<details><summary>Configuration</summary><pre>" + _e(json.dumps(cfg, indent=2)) + "</pre></details>")
     add("</body></html>")
     return "\n".join(h)
+
+
+def _render_robust(results: dict, add) -> None:
+    """The sections of notebook 05: static against on-the-fly training under the stronger white-box
+    evaluation, and every model's own sanity checks."""
+    models = results.get("models", {})
+    evaluated = [m for m in MODELS + [m for m in models if m not in MODELS] if models.get(m, {}).get("robust_eval")]
+    add("<h2 id='robust'>Static against on-the-fly adversarial training (white-box)</h2>")
+    if not evaluated:
+        add("<p class='muted'>No robust evaluation recorded: run notebook 05 (or the whole course).</p>")
+        return
+    first = models[evaluated[0]]["robust_eval"]
+    names = list(first.get("attacks", {}))
+    add(f"<p>Every model attacked on itself at eps {first['eps']:g} on {first['n_images']} test images; "
+        "<em>robust</em> counts an image only if it is classified correctly under every attack (the per-image "
+        "worst case). Static models were trained on sets crafted once on the baseline (chapters 3-4); on-the-fly "
+        "models on examples crafted against their current weights at every batch (chapter 5). Training time is "
+        "this run's, on its device.</p>")
+    add("<table><tr><th>Model</th><th>Training</th><th>Clean (10k)</th>"
+        + "".join(f"<th>{_e(n)}</th>" for n in names) + "<th>Robust (worst case)</th><th>Training time</th></tr>")
+    otf = results.get("on_the_fly", {})
+    secs = results.get("train_seconds", {})
+    for m in evaluated:
+        r = models[m]["robust_eval"]
+        kind = "on the fly" if m in otf or m.endswith("_adv") else ("none" if m == "baseline" else "static set")
+        t = secs.get(m)
+        per_epoch = ""
+        if m in otf and otf[m].get("epochs"):
+            ep = otf[m]["epochs"]
+            per_epoch = f" ({sum(e['seconds'] for e in ep) / len(ep):.1f} s/epoch, {len(ep)} epochs)"
+        add(f"<tr><td>{_e(_label(m))}</td><td>{kind}</td><td class='num'>{sanity.pct(models[m]['clean_acc'])}</td>"
+            + "".join(f"<td class='num'>{sanity.pct(r['attacks'][n])}</td>" if n in r.get("attacks", {}) else "<td></td>"
+                      for n in names)
+            + f"<td class='num'><strong>{sanity.pct(r['robust_acc'])}</strong></td>"
+            + f"<td class='num'>{f'{t:.0f} s' if t is not None else '-'}{_e(per_epoch)}</td></tr>")
+    add("</table>")
+    for m, h in otf.items():
+        if h.get("stopped"):
+            add(f"<p class='warn'>{_e(_label(m))}: {_e(h['stopped'])}</p>")
+    if results.get("capacity"):
+        add("<p>Capacity study: " + "; ".join(
+            f"width x{c['width']} ({c['params']:,} parameters): clean {sanity.pct(c['clean_acc'])}, robust "
+            f"{sanity.pct(c['robust_acc'])}" for c in results["capacity"]) + ".</p>")
+
+    add("<h2 id='model-sanity'>Sanity checks per model</h2>")
+    add("<p>Each model attacked in the ways of GUIDE §3 (<code>advlab.sanity.check_model</code>), plus the checks on "
+        "its accuracy curves (<code>curves_*</code>). Hover over a cell for the numbers; the details follow.</p>")
+    checks = []
+    for m in evaluated:
+        for c in models[m].get("sanity", {}):
+            if c not in checks:
+                checks.append(c)
+    add("<table><tr><th>Model</th>" + "".join(f"<th>{_e(c)}</th>" for c in checks) + "</tr>")
+    for m in evaluated:
+        cells = []
+        for c in checks:
+            r = models[m].get("sanity", {}).get(c)
+            if r is None:
+                cells.append("<td class='muted'>-</td>")
+            else:
+                cls, word = ("pass", "pass") if r["passed"] else ("fail", "FAIL")
+                cells.append(f"<td class='{cls} verdict' title='{_e(r['detail'])}'>{word}</td>")
+        add(f"<tr><td>{_e(_label(m))}</td>{''.join(cells)}</tr>")
+    add("</table><details><summary>Details of every check</summary><ul>")
+    for m in evaluated:
+        for c, r in models[m].get("sanity", {}).items():
+            add(f"<li>{_e(_label(m))}, {_e(c)}: {'passed' if r['passed'] else 'FAILED'}; {_e(r['detail'])}</li>")
+    add("</ul></details>")
 
 
 def _verdict_cell(o: dict, colspan: int = 1) -> str:

@@ -1,0 +1,180 @@
+"""Adversarial training on the fly, and an evaluation strong enough to trust its numbers.
+
+On the fly (Madry et al. 2018) means every training batch is attacked against the *current* weights,
+unlike the seed's static sets crafted once on the baseline. Two methods:
+
+- ``pgd``: Madry et al.'s PGD training: ``steps`` PGD steps of size ``alpha`` from a random start.
+- ``fgsm_rs``: the fast variant of Wong, Rice & Kolter (2020): one FGSM step of size ``alpha``
+  (about 1.25 eps) from a uniform random start in the eps-ball, projected back onto the ball.
+  It is prone to *catastrophic overfitting* (robustness to PGD collapses within an epoch while
+  FGSM accuracy soars), so :func:`train_on_the_fly` checks PGD accuracy on held-out training images
+  after every epoch and rolls back to the best epoch when it collapses.
+
+The examples are crafted with the model in evaluation mode (BatchNorm running statistics, no dropout):
+the model that is later attacked, and a sharper gradient than one through random dropout masks.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+
+import torch
+from torch import nn
+
+from .attacks import _check_eps, fgsm, input_gradient, pgd, per_sample_loss
+from .evaluation import batches, check_xy, eval_mode, model_device, predict
+from .training import fit, progress_enabled
+
+METHODS = ("fgsm_rs", "pgd")
+
+
+class OnTheFly:
+    """The ``adversary`` of :func:`advlab.fit`: attacks each batch against the current model.
+
+    eps rises linearly from 0 to ``eps`` over the first ``ramp_epochs`` epochs (``n_batches`` per
+    epoch), then stays; ``alpha`` and PGD's step size scale with it.
+    """
+
+    def __init__(self, method: str, eps: float, *, n_batches: int, alpha_factor: float = 1.25,
+                 steps: int = 40, pgd_alpha: float = 0.01, ramp_epochs: float = 0.0, seed: int = 0):
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        self.method, self.eps = method, _check_eps(eps)
+        self.alpha_factor, self.steps, self.pgd_alpha = float(alpha_factor), int(steps), float(pgd_alpha)
+        self.ramp_batches = max(0.0, float(ramp_epochs)) * n_batches
+        self.batch = 0
+        self.seed = seed
+
+    def current_eps(self) -> float:
+        if self.ramp_batches <= 0:
+            return self.eps
+        return self.eps * min(1.0, (self.batch + 1) / self.ramp_batches)
+
+    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        eps = self.current_eps()
+        self.batch += 1
+        if eps == 0:
+            return x
+        with eval_mode(model):
+            if self.method == "fgsm_rs":
+                return fgsm_rs(model, x, y, eps, self.alpha_factor * eps)
+            alpha = self.pgd_alpha * eps / self.eps   # 0.01 at eps 0.3, scaled during the ramp
+            return pgd(model, x, y, eps, alpha, self.steps, True, 1, early_stop=False,
+                       seed=self.seed * 1_000_003 + self.batch)
+
+
+def fgsm_rs(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float) -> torch.Tensor:
+    """FGSM from a random start (Wong et al. 2020): ``delta ~ U(-eps, eps)``, one signed step of
+    ``alpha``, projection onto the eps-ball and the pixel range. Uses the model in its current mode."""
+    eps, alpha = _check_eps(eps), _check_eps(alpha, "alpha")
+    start = (x + torch.empty_like(x).uniform_(-eps, eps)).clamp_(0, 1)
+    grad, _, _ = input_gradient(model, start, y)
+    delta = (start - x + alpha * grad.sign_()).clamp_(-eps, eps)
+    return (x + delta).clamp_(0, 1)
+
+
+def pgd_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int = 10,
+                 restarts: int = 1, seed: int = 0) -> float:
+    """Accuracy under PGD (``steps`` steps of 2.5 eps / steps, random start, early stop)."""
+    x_adv = pgd(model, x, y, eps, 2.5 * eps / max(steps, 1), steps, True, restarts, seed=seed)
+    return (predict(model, x_adv) == y.to(x_adv.device)).float().mean().item()
+
+
+def train_on_the_fly(model: nn.Module, x: torch.Tensor, y: torch.Tensor, method: str, eps: float,
+                     epochs: int, *, alpha_factor: float = 1.25, steps: int = 40, pgd_alpha: float = 0.01,
+                     ramp_epochs: float = 0.0, batch_size: int = 128, lr: float = 1e-3, seed: int = 0,
+                     guard: tuple | None = None, guard_steps: int = 10, guard_drop: float = 0.2,
+                     progress: bool | None = None, desc: str | None = None) -> dict:
+    """Adversarial training on the fly with ``method`` (``fgsm_rs`` or ``pgd``); returns the history.
+
+    ``guard = (x_val, y_val)``: held-out training images. After each epoch their accuracy under PGD
+    (``guard_steps`` steps, at the full ``eps``) is measured; if it falls more than ``guard_drop`` below
+    the best epoch's (catastrophic overfitting), the weights of the best epoch are restored and
+    training stops. The history says what happened: per epoch ``loss``, ``seconds``, ``eps``,
+    ``guard_acc``; and ``stopped`` (None, or the reason), ``best_epoch``, ``final_epoch``.
+    """
+    check_xy(x, y)
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    n_batches = math.ceil(len(x) / batch_size)
+    adversary = OnTheFly(method, eps, n_batches=n_batches, alpha_factor=alpha_factor, steps=steps,
+                         pgd_alpha=pgd_alpha, ramp_epochs=ramp_epochs, seed=seed)
+    history = {"method": method, "eps": eps, "epochs": [], "stopped": None, "best_epoch": None}
+    best = {"acc": -1.0, "state": None}
+
+    def on_epoch_end(epoch, loss, seconds):
+        row = {"epoch": epoch + 1, "loss": loss, "seconds": seconds, "eps": adversary.current_eps()}
+        stop = False
+        if guard is not None:
+            start = time.perf_counter()
+            acc = pgd_accuracy(model, guard[0], guard[1], eps, guard_steps, seed=seed)
+            row.update(guard_acc=acc, guard_seconds=time.perf_counter() - start)
+            if acc > best["acc"]:
+                best.update(acc=acc, state=copy.deepcopy(model.state_dict()))
+                history["best_epoch"] = epoch + 1
+            elif acc < best["acc"] - guard_drop:
+                history["stopped"] = (f"catastrophic overfitting at epoch {epoch + 1}: held-out PGD accuracy "
+                                      f"{100 * acc:.1f}% vs {100 * best['acc']:.1f}% at epoch {history['best_epoch']}; "
+                                      f"rolled back to epoch {history['best_epoch']}")
+                model.load_state_dict(best["state"])
+                stop = True
+            if progress_enabled(progress):
+                from tqdm.auto import tqdm
+                tqdm.write(f"{desc or method} epoch {epoch + 1}: held-out PGD-{guard_steps} accuracy {100 * acc:.1f}%")
+        history["epochs"].append(row)
+        return stop
+
+    fit(model, x, y, epochs, batch_size=batch_size, lr=lr, seed=seed, adversary=adversary,
+        on_epoch_end=on_epoch_end, progress=progress, desc=desc or method)
+    history["final_epoch"] = history["best_epoch"] if history["stopped"] else len(history["epochs"])
+    return history
+
+
+# --- evaluation -----------------------------------------------------------------------------------
+
+def correct_under(model: nn.Module, x: torch.Tensor, y: torch.Tensor, x_adv: torch.Tensor) -> torch.Tensor:
+    return predict(model, x_adv) == y.to(x_adv.device)
+
+
+def attack_suite(eps: float, steps: int = 40, alpha: float | None = None, restarts: int = 10,
+                 cw_restarts: int | None = None) -> dict:
+    """The attacks of :func:`robust_eval`, by name: FGSM, PGD with cross-entropy and PGD with the
+    Carlini-Wagner margin loss, both ``steps`` steps of ``alpha`` (default 2.5 eps / steps) with
+    random restarts."""
+    alpha = 2.5 * eps / max(steps, 1) if alpha is None else alpha
+    cw_restarts = restarts if cw_restarts is None else cw_restarts
+    return {
+        "fgsm": {"attack": "fgsm"},
+        f"pgd{steps}x{restarts}_ce": {"attack": "pgd", "steps": steps, "alpha": alpha, "restarts": restarts, "loss": "ce"},
+        f"pgd{steps}x{cw_restarts}_cw": {"attack": "pgd", "steps": steps, "alpha": alpha, "restarts": cw_restarts, "loss": "cw"},
+    }
+
+
+def robust_eval(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, attacks: dict | None = None,
+                *, seed: int = 0, progress: str | None = None) -> dict:
+    """Accuracy under each attack of ``attacks`` (default :func:`attack_suite`) and the per-sample
+    worst case over all of them: an image counts as robust only if it is classified correctly clean
+    and under every attack. Returns ``{"eps", "n_images", "attacks": {name: acc}, "clean_acc",
+    "robust_acc", "settings"}``."""
+    check_xy(x, y)
+    eps = _check_eps(eps)
+    attacks = attack_suite(eps) if attacks is None else attacks
+    y_dev = y
+    robust = predict(model, x) == y_dev
+    out = {"eps": eps, "n_images": len(x), "clean_acc": robust.float().mean().item(), "attacks": {},
+           "settings": attacks}
+    for i, (name, a) in enumerate(attacks.items()):
+        if a["attack"] == "fgsm":
+            x_adv = fgsm(model, x, y, eps, loss=a.get("loss", "ce"))
+        elif a["attack"] == "pgd":
+            x_adv = pgd(model, x, y, eps, a["alpha"], a["steps"], True, a.get("restarts", 1),
+                        loss=a.get("loss", "ce"), seed=seed + 7919 * i,
+                        progress=f"{progress}: {name}" if progress else None)
+        else:
+            raise ValueError(f"unknown attack {a['attack']!r} in {name!r}: use fgsm or pgd")
+        correct = correct_under(model, x, y, x_adv)
+        out["attacks"][name] = correct.float().mean().item()
+        robust &= correct
+    out["robust_acc"] = robust.float().mean().item()
+    return out

@@ -1,0 +1,225 @@
+"""On-the-fly adversarial training, the stronger evaluation, and the sanity checks that must flag a
+model whose gradients are masked."""
+import copy
+
+import pytest
+import torch
+
+import advlab
+from advlab import robust, sanity
+from advlab.attacks import input_gradient, pgd
+from advlab.data import subset
+from advlab.evaluation import predict
+
+
+class Quantized(torch.nn.Module):
+    """A gradient-masking "defence": rounding the input has zero gradient, so FGSM and PGD take no step."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        return self.net(torch.round(x * 7) / 7)
+
+
+class Saturated(torch.nn.Module):
+    """A model that returns a saturated softmax instead of logits: the loss's gradient underflows to 0."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        return torch.softmax(self.net(x) * 1e4, dim=1)
+
+
+# --- fast adversarial training ---------------------------------------------------------------------
+
+def test_fgsm_rs_stays_in_the_ball(trained_model, test_batch):
+    x, y = test_batch[0][:100], test_batch[1][:100]
+    for eps, alpha in ((0.1, 0.125), (0.3, 0.375)):
+        torch.manual_seed(0)
+        x_adv = robust.fgsm_rs(trained_model, x, y, eps, alpha)
+        assert (x_adv - x).abs().max() <= eps + 1e-6
+        assert x_adv.min() >= 0 and x_adv.max() <= 1
+
+
+def test_fgsm_rs_matches_its_definition(trained_model, test_batch):
+    """delta0 ~ U(-eps, eps); x0 = clamp(x + delta0); x' = clamp(x + clip(x0 - x + alpha sign(grad at x0)))."""
+    x, y = test_batch[0][:50], test_batch[1][:50]
+    eps, alpha = 0.3, 0.375
+    torch.manual_seed(1)
+    x_adv = robust.fgsm_rs(trained_model, x, y, eps, alpha)
+    torch.manual_seed(1)
+    x0 = (x + torch.empty_like(x).uniform_(-eps, eps)).clamp(0, 1)
+    x0.requires_grad_(True)
+    torch.nn.functional.cross_entropy(trained_model(x0), y, reduction="sum").backward()
+    expected = (x + (x0.detach() - x + alpha * x0.grad.sign()).clamp(-eps, eps)).clamp(0, 1)
+    assert torch.allclose(x_adv, expected, atol=1e-6)
+
+
+def test_eps_ramp():
+    adv = robust.OnTheFly("fgsm_rs", 0.3, n_batches=10, ramp_epochs=2)
+    seen = []
+    for _ in range(25):
+        seen.append(adv.current_eps())
+        adv.batch += 1
+    assert seen[0] == pytest.approx(0.015) and seen[9] == pytest.approx(0.15)
+    assert seen[19] == pytest.approx(0.3) and seen[24] == pytest.approx(0.3)
+    assert all(a <= b for a, b in zip(seen, seen[1:]))
+    assert robust.OnTheFly("pgd", 0.3, n_batches=10).current_eps() == 0.3
+    with pytest.raises(ValueError, match="method"):
+        robust.OnTheFly("trades", 0.3, n_batches=10)
+
+
+def test_adversary_crafts_in_eval_mode_and_restores_train_mode(trained_model, test_batch):
+    model = copy.deepcopy(trained_model).train()
+    x, y = test_batch[0][:64], test_batch[1][:64]
+    for method in robust.METHODS:
+        adv = robust.OnTheFly(method, 0.3, n_batches=1, steps=3)
+        torch.manual_seed(0)
+        x_adv = adv(model, x, y)
+        assert model.training
+        assert (x_adv - x).abs().max() <= 0.3 + 1e-6
+        # eval mode: the same call twice gives the same examples (no dropout inside the attack)
+        torch.manual_seed(0)
+        assert torch.equal(robust.OnTheFly(method, 0.3, n_batches=1, steps=3)(model, x, y), x_adv)
+        assert (predict(model, x_adv) == y).float().mean() < (predict(model, x) == y).float().mean()
+
+
+def test_fast_training_gains_robustness(mnist_train, test_batch):
+    """Two short epochs of fast adversarial training at eps 0.1 beat plain training under PGD."""
+    x, y = subset(*mnist_train, 6000, seed=3)
+    xt, yt = test_batch[0][:300], test_batch[1][:300]
+    torch.manual_seed(0)
+    plain = advlab.BaselineCNN()
+    advlab.fit(plain, x, y, epochs=2, seed=0, progress=False)
+    torch.manual_seed(0)
+    hardened = advlab.BaselineCNN()
+    history = robust.train_on_the_fly(hardened, x, y, "fgsm_rs", 0.1, 2, seed=0, progress=False,
+                                      guard=(xt[:100], yt[:100]), guard_steps=3)
+    assert [r["epoch"] for r in history["epochs"]] == [1, 2] and history["stopped"] is None
+    assert all(0 <= r["guard_acc"] <= 1 and r["seconds"] > 0 for r in history["epochs"])
+    rob_plain = robust.pgd_accuracy(plain, xt, yt, 0.1, 10)
+    rob_hard = robust.pgd_accuracy(hardened, xt, yt, 0.1, 10)
+    assert rob_hard > rob_plain + 0.2, (rob_plain, rob_hard)
+
+
+def test_guard_rolls_back_on_collapse(mnist_train, monkeypatch):
+    """When held-out PGD accuracy collapses, training stops and the best epoch's weights come back."""
+    x, y = subset(*mnist_train, 1024, seed=4)
+    guard_accs = iter([0.30, 0.50, 0.05, 0.9])
+    snapshots = []
+
+    def fake_guard(model, xg, yg, eps, steps, restarts=1, seed=0):
+        snapshots.append(copy.deepcopy(model.state_dict()))
+        return next(guard_accs)
+
+    monkeypatch.setattr(robust, "pgd_accuracy", fake_guard)
+    torch.manual_seed(0)
+    model = advlab.BaselineCNN()
+    history = robust.train_on_the_fly(model, x, y, "fgsm_rs", 0.3, 4, guard=(x[:10], y[:10]), progress=False)
+    assert len(history["epochs"]) == 3, "training went on after the collapse"
+    assert history["best_epoch"] == 2 and history["final_epoch"] == 2
+    assert "catastrophic overfitting at epoch 3" in history["stopped"]
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, snapshots[1][k]), f"{k} is not the best epoch's"
+
+
+# --- the stronger evaluation -----------------------------------------------------------------------
+
+def test_robust_eval_worst_case_never_above_any_attack(trained_model, test_batch):
+    x, y = test_batch[0][:200], test_batch[1][:200]
+    attacks = robust.attack_suite(0.15, steps=5, restarts=2, cw_restarts=1)
+    r = robust.robust_eval(trained_model, x, y, 0.15, attacks, seed=0)
+    assert set(r["attacks"]) == set(attacks) == {"fgsm", "pgd5x2_ce", "pgd5x1_cw"}
+    assert r["n_images"] == 200 and r["eps"] == 0.15
+    assert r["robust_acc"] <= min(r["attacks"].values()) + 1e-9
+    assert r["robust_acc"] <= r["clean_acc"]
+    assert r["attacks"]["pgd5x2_ce"] <= r["attacks"]["fgsm"] + 0.02
+    # the worst case is per image: recompute it from the attacks' own examples
+    correct = predict(trained_model, x) == y
+    x_f = advlab.fgsm(trained_model, x, y, 0.15)
+    correct &= predict(trained_model, x_f) == y
+    for i, (name, a) in enumerate(list(attacks.items())[1:], start=1):
+        x_a = pgd(trained_model, x, y, 0.15, a["alpha"], a["steps"], True, a["restarts"], loss=a["loss"], seed=7919 * i)
+        correct &= predict(trained_model, x_a) == y
+    assert r["robust_acc"] == pytest.approx(correct.float().mean().item())
+
+
+def test_restarts_never_weaker_than_one_run(trained_model, test_batch):
+    x, y = test_batch[0][:300], test_batch[1][:300]
+    for loss in ("ce", "cw"):
+        one = pgd(trained_model, x, y, 0.1, 0.025, 5, True, 1, loss=loss, seed=3)
+        three = pgd(trained_model, x, y, 0.1, 0.025, 5, True, 3, loss=loss, seed=3)
+        fooled_one = predict(trained_model, one) != y
+        fooled_three = predict(trained_model, three) != y
+        assert (fooled_three | ~fooled_one).all(), "an image fooled by one run survived three restarts"
+
+
+# --- sanity checks ---------------------------------------------------------------------------------
+
+def test_checks_pass_on_an_honest_undefended_model(trained_model, test_batch):
+    x, y = test_batch[0][:200], test_batch[1][:200]
+    checks = sanity.check_model(trained_model, x, y, 0.3, steps=10, undefended=True)
+    assert set(checks) == set(sanity.MODEL_CHECKS)
+    failed = {k: r["detail"] for k, r in checks.items() if not r["passed"]}
+    assert not failed, failed
+    assert all(isinstance(r["detail"], str) and r["detail"] for r in checks.values())
+
+
+def test_zero_gradient_model_is_flagged(trained_model, test_batch):
+    masked = Quantized(trained_model).eval()
+    x, y = test_batch[0][:200], test_batch[1][:200]
+    grad, _, _ = input_gradient(masked, x, y)
+    assert grad.abs().max() == 0, "the masked model should have zero input gradient"
+    checks = sanity.check_model(masked, x, y, 0.3, steps=10)
+    assert not checks["noise_hurts_less"]["passed"], checks["noise_hurts_less"]
+    assert not checks["accuracy_falls_with_eps"]["passed"], checks["accuracy_falls_with_eps"]
+
+
+def test_saturated_softmax_model_is_flagged(trained_model, test_batch):
+    masked = Saturated(trained_model).eval()
+    x, y = test_batch[0][:200], test_batch[1][:200]
+    checks = sanity.check_model(masked, x, y, 0.3, steps=10)
+    failed = [k for k, r in checks.items() if not r["passed"]]
+    assert "noise_hurts_less" in failed or "accuracy_falls_with_eps" in failed, checks
+    assert len(failed) >= 2, checks
+
+
+def test_label_leaking_flag(trained_model, test_batch):
+    """A model that answers correctly exactly when the input was moved along the true label's FGSM
+    direction leaks the label: FGSM with true labels is then weaker than with predicted labels."""
+    x, y = test_batch[0][:200], test_batch[1][:200]
+
+    class Leaky(torch.nn.Module):
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            z = self.net(x)
+            # inputs far from any test image (an attack moved them) are answered with the true label,
+            # read from a lookup: a caricature of a model that learned the perturbation's label
+            d = (x[:, None] - ref_x[None]).flatten(2).abs().amax(2)
+            near, idx = d.min(1)
+            hit = (near > 0.05) & (near < 0.31)
+            return torch.where(hit[:, None], 50 * torch.nn.functional.one_hot(ref_y[idx], 10).float(), z)
+
+    ref_x, ref_y = x, y
+    checks = sanity.check_model(Leaky(trained_model).eval(), x, y, 0.3, steps=3)
+    assert not checks["label_leaking"]["passed"], checks["label_leaking"]
+
+
+def test_curve_monotonicity_uses_the_worst_case():
+    """FGSM alone may rise at large eps (it is one step, not an optimiser); the worst case over FGSM and
+    PGD must not. The detail still names the FGSM rise."""
+    results = {"curves": [
+        {"model": "m", "attack": "fgsm", "threat": "whitebox", "eps": [0, 0.5, 0.9], "acc": [0.9, 0.0, 0.07]},
+        {"model": "m", "attack": "pgd", "threat": "whitebox", "eps": [0, 0.5, 0.9], "acc": [0.9, 0.0, 0.0]},
+        {"model": "bad", "attack": "pgd", "threat": "whitebox", "eps": [0, 0.5, 0.9], "acc": [0.9, 0.0, 0.3]},
+    ]}
+    out = sanity.accuracy_falls_with_eps(results)
+    assert out["m"]["passed"] and "FGSM alone" in out["m"]["detail"]
+    assert not out["bad"]["passed"]
