@@ -219,9 +219,9 @@ def get_model(cfg: Config, name: str) -> torch.nn.Module:
     p = artifacts.path(f"models/{model_key(cfg, name)}", ".pt")
     if p.exists() and not _forced(cfg, p):
         return load_model(p, device=device)
-    start = time.perf_counter()
     history = None
     if _otf(name):
+        start = time.perf_counter()
         model, history = _train_otf(cfg, name, device)
         losses = [row["loss"] for row in history["epochs"]]
     elif name == "baseline":
@@ -239,6 +239,7 @@ def get_model(cfg: Config, name: str) -> torch.nn.Module:
             model = BaselineCNN().to(device)
         epochs, desc = cfg.adv_epochs, name
     if history is None:
+        start = time.perf_counter()   # training only: building a combined set is not counted
         losses = fit(model, x, y, epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed, desc=desc)
     meta = {"name": name, "params": _model_params(cfg, name), "losses": losses,
             "train_seconds": time.perf_counter() - start, "device": str(device), "width": model.width}
@@ -431,10 +432,10 @@ def model_sanity(cfg: Config, name: str) -> dict:
 def evaluate_models(cfg: Config, names) -> dict:
     """``{name: {"clean_acc", "robust_eval", "sanity"}}`` for each model: what a notebook records as its
     final numbers (``clean_acc`` on all 10,000 test images)."""
+    from .evaluation import evaluate
     x, y = test_data(cfg)
     out = {}
     for name in names:
-        from .evaluation import evaluate
         out[name] = {"clean_acc": evaluate(get_model(cfg.replace(force=False), name), x, y),
                      "robust_eval": robust_eval(cfg, name), "sanity": model_sanity(cfg, name)}
     return out

@@ -174,17 +174,26 @@ def curve_table(curves: list[dict], epsilons=(0.0, 0.1, 0.2, 0.3)):
 
 
 def cost_vs_robustness(rows: list[dict], title: str):
-    """Training cost against white-box robustness: one point per model, ``rows`` of
-    ``{"model", "train_seconds", "robust_acc", "clean_acc"}`` (accuracies as fractions)."""
-    fig, ax = plt.subplots(figsize=(7, 4.4))
-    for r in rows:
-        ax.scatter(r["train_seconds"], 100 * r["robust_acc"], s=60)
-        ax.annotate(f"{LABELS.get(r['model'], r['model'])}\nclean {100 * r['clean_acc']:.1f}%",
-                    (r["train_seconds"], 100 * r["robust_acc"]), textcoords="offset points", xytext=(6, 4),
-                    fontsize=8)
-    ax.set(xlabel="training time (s, this run's device; static models include building their set)",
-           ylabel="robust accuracy (%), worst case over attacks", title=title, ylim=(-3, 103))
-    ax.set_xscale("log")
+    """Training cost beside white-box robustness, one bar per model: ``rows`` of ``{"model",
+    "train_seconds", "robust_acc", "clean_acc"}`` (accuracies as fractions)."""
+    labels = [LABELS.get(r["model"], r["model"]) for r in rows]
+    colors = [COLORS.get(r["model"], "0.5") for r in rows]
+    y = np.arange(len(rows))[::-1]
+    fig, (ax_t, ax_a) = plt.subplots(1, 2, figsize=(11, 0.55 * len(rows) + 1.8), sharey=True)
+    ax_t.barh(y, [r["train_seconds"] for r in rows], color=colors)
+    for yi, r in zip(y, rows):
+        ax_t.annotate(f"{r['train_seconds']:.0f} s", (r["train_seconds"], yi), xytext=(3, 0),
+                      textcoords="offset points", va="center", fontsize=8)
+    ax_t.set(yticks=y, yticklabels=labels, xlabel="training time (s; static models: training only)",
+             title="cost", xlim=(0, 1.18 * max(r["train_seconds"] for r in rows)))
+    ax_a.barh(y, [100 * r["robust_acc"] for r in rows], color=colors)
+    ax_a.scatter([100 * r["clean_acc"] for r in rows], y, marker="|", s=300, color="0.2", zorder=3)
+    for yi, r in zip(y, rows):
+        ax_a.annotate(f"{100 * r['robust_acc']:.1f}%", (100 * r["robust_acc"], yi), xytext=(3, 0),
+                      textcoords="offset points", va="center", fontsize=8)
+    ax_a.set(xlim=(0, 102), xlabel="test accuracy (%)",
+             title="white-box robustness\n(bar: worst case over attacks; |: clean)")
+    fig.suptitle(title)
     fig.tight_layout()
     return fig
 

@@ -1,8 +1,10 @@
 """The run profiles, defined in this one place.
 
 - ``smoke``: the whole pipeline on tiny subsets (under 2 minutes on 2 CPU cores); used by the tests.
-- ``quick``: the default. Every step of the seed, with sizes and epochs shrunk to fit minutes on a CPU.
-- ``paper``: the seed's protocol (60k training images, 360k combined sets, 50 epochs); meant for a GPU.
+- ``quick``: the default. Every step of the seed, with sizes and epochs shrunk to fit minutes on a CPU;
+  notebook 05 trains the fast on-the-fly model (8 epochs on 59.5k images).
+- ``paper``: the seed's protocol (60k training images, 360k combined sets, 50 epochs); notebook 05 adds
+  Madry's PGD-40 training and the capacity study (widths 1, 2, 4); meant for a GPU.
 
 Each notebook's ``parameters`` cell holds the ``quick`` values; ``run_all.py --profile`` injects another
 profile's values through papermill, and ``--set name=value`` overrides single fields.
@@ -94,9 +96,10 @@ PROFILES: dict[str, dict] = {
 
 EXPECTED_CPU_TIME = {
     "smoke": "about 1 minute",
-    "quick": "about 5 minutes",
-    "paper": ("about 4-5 hours on 2 CPU cores (four 50-epoch runs on 360k images, PGD-40 sets); "
-              "about 40 minutes on one H100 GPU (extrapolated from measured stages)"),
+    "quick": "about 9 minutes (notebooks 01-04 about 5, notebook 05 about 4)",
+    "paper": ("days on 2 CPU cores (notebooks 01-04: 4-5 hours; Madry's PGD-40 training at widths x1, x2, x4 "
+              "dominates: about 4 hours per 50 epochs at x1, estimated); about 70 minutes on one H100 GPU "
+              "(extrapolated from measured stages; not run end to end)"),
 }
 
 

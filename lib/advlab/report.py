@@ -623,7 +623,7 @@ def render_html(results: dict, pages: dict | None = None, root: str | Path = "."
         add("<p><strong>Where the seed's claims hold.</strong> ")
         for key, words in (("whitebox", "Hold white-box (against the model's own gradients)"),
                            ("transfer_only", "Hold only under transfer (examples crafted on the baseline)"),
-                           ("neither", "Hold under neither threat model here"),
+                           ("neither", "Do not hold here (under any threat model measured)"),
                            ("not_measured", "Not measured in this run")):
             add(f"{words}: {_e('; '.join(by.get(key) or []) or 'none')}.<br>")
         add("</p>")
