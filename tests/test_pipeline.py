@@ -76,3 +76,27 @@ def test_on_the_fly_guard_images_are_held_out():
     assert not any(tuple(img.flatten()[::7].tolist()) in flat for img in xg), "a guard image is also trained on"
     with pytest.raises(AdvlabError, match="guard_n"):
         pipeline.otf_data(cfg.replace(guard_n=0))
+
+
+def test_madry_model_trains_caches_and_evaluates(tmp_path, monkeypatch):
+    """The paper profile's Madry model, shrunk: trained once with PGD on the fly, then loaded from the
+    cache; its robust evaluation and sanity checks are cached too."""
+    from pathlib import Path
+    import torch
+    monkeypatch.setattr(artifacts, "ROOT", tmp_path)
+    monkeypatch.setattr(pipeline, "DATA_ROOT", Path(__file__).resolve().parents[1] / "data")
+    cfg = config("smoke", n_train=1200, madry_epochs=1, madry_steps=2, guard_n=100, robust_n=50, sanity_n=50,
+                 device="cpu")
+    assert pipeline.otf_models(cfg) == ["fast_adv", "madry_adv"]
+    model = pipeline.get_model(cfg, "madry_adv")
+    info = pipeline.model_info(cfg, "madry_adv")
+    assert info["history"]["method"] == "pgd" and len(info["history"]["epochs"]) == 1
+    assert 0 <= info["history"]["epochs"][0]["guard_acc"] <= 1 and info["train_seconds"] > 0
+    again = pipeline.get_model(cfg, "madry_adv")
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, again.state_dict()[k])
+    evaluated = pipeline.evaluate_models(cfg, ["madry_adv"])["madry_adv"]
+    r = evaluated["robust_eval"]
+    assert r["n_images"] == 50 and r["robust_acc"] <= min(r["attacks"].values())
+    assert set(evaluated["sanity"]) == set(__import__("advlab").sanity.MODEL_CHECKS)
+    assert len(list((tmp_path / "robust").glob("*.json"))) == 1 and len(list((tmp_path / "sanity").glob("*.json"))) == 1

@@ -22,8 +22,8 @@ import time
 import torch
 from torch import nn
 
-from .attacks import _check_eps, fgsm, input_gradient, pgd, per_sample_loss
-from .evaluation import batches, check_xy, eval_mode, model_device, predict
+from .attacks import _check_eps, fgsm, input_gradient, pgd
+from .evaluation import check_xy, eval_mode, predict
 from .training import fit, progress_enabled
 
 METHODS = ("fgsm_rs", "pgd")
