@@ -78,7 +78,7 @@ def pgd_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,
                  restarts: int = 1, seed: int = 0) -> float:
     """Accuracy under PGD (``steps`` steps of 2.5 eps / steps, random start, early stop)."""
     x_adv = pgd(model, x, y, eps, 2.5 * eps / max(steps, 1), steps, True, restarts, seed=seed)
-    return (predict(model, x_adv) == y.to(x_adv.device)).float().mean().item()
+    return correct_under(model, y, x_adv).float().mean().item()
 
 
 def train_on_the_fly(model: nn.Module, x: torch.Tensor, y: torch.Tensor, method: str, eps: float,
@@ -133,7 +133,8 @@ def train_on_the_fly(model: nn.Module, x: torch.Tensor, y: torch.Tensor, method:
 
 # --- evaluation -----------------------------------------------------------------------------------
 
-def correct_under(model: nn.Module, x: torch.Tensor, y: torch.Tensor, x_adv: torch.Tensor) -> torch.Tensor:
+def correct_under(model: nn.Module, y: torch.Tensor, x_adv: torch.Tensor) -> torch.Tensor:
+    """Per image: does ``model`` still classify ``x_adv`` as ``y``?"""
     return predict(model, x_adv) == y.to(x_adv.device)
 
 
@@ -160,8 +161,7 @@ def robust_eval(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, 
     check_xy(x, y)
     eps = _check_eps(eps)
     attacks = attack_suite(eps) if attacks is None else attacks
-    y_dev = y
-    robust = predict(model, x) == y_dev
+    robust = correct_under(model, y, x)
     out = {"eps": eps, "n_images": len(x), "clean_acc": robust.float().mean().item(), "attacks": {},
            "settings": attacks}
     for i, (name, a) in enumerate(attacks.items()):
@@ -173,7 +173,7 @@ def robust_eval(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, 
                         progress=f"{progress}: {name}" if progress else None)
         else:
             raise ValueError(f"unknown attack {a['attack']!r} in {name!r}: use fgsm or pgd")
-        correct = correct_under(model, x, y, x_adv)
+        correct = correct_under(model, y, x_adv)
         out["attacks"][name] = correct.float().mean().item()
         robust &= correct
     out["robust_acc"] = robust.float().mean().item()
