@@ -69,6 +69,15 @@ def _forced(cfg: Config, name) -> bool:
     return True
 
 
+def _cached_json(cfg: Config, folder: str, kind: str, params: dict, build):
+    """A small result cached as JSON under ``<folder>/<kind>-<key>``, rebuilt under ``force`` once per run."""
+    name = f"{folder}/{artifacts.key(kind, params)}"
+    value = artifacts.cached_json(name, params, build, _forced(cfg, name))
+    if cfg.force:
+        _REBUILT.add(name)
+    return value
+
+
 def chdir_root(start=None) -> Path:
     """Make the repository root (the folder holding pyproject.toml) the working directory, so that
     data/, artifacts/, figures/ and report/ resolve the same from notebooks/ (JupyterLab) and from
@@ -156,10 +165,6 @@ def otf_name(kind: str, width: int = 1) -> str:
 def otf_models(cfg: Config) -> list[str]:
     """The on-the-fly models this profile trains: ``fast_adv``, and ``madry_adv`` when madry_epochs > 0."""
     return ["fast_adv"] + (["madry_adv"] if cfg.madry_epochs > 0 else [])
-
-
-def all_models(cfg: Config) -> list[str]:
-    return MODELS + otf_models(cfg)
 
 
 def _otf_params(cfg: Config, name: str) -> dict:
@@ -346,10 +351,7 @@ def curve(cfg: Config, model: str, attack: str, threat: str, epsilons=None) -> d
             out["subset"] = {"n_images": m, "acc": correct[:, :m].float().mean(1).tolist()}
         return out
 
-    name = f"curves/{artifacts.key('curve', params)}"
-    value = artifacts.cached_json(name, params, build, _forced(cfg, name))
-    if cfg.force:
-        _REBUILT.add(name)
+    value = _cached_json(cfg, "curves", "curve", params, build)
     # The baseline's white-box and transfer curves share one cache entry (same examples): label it.
     return {**value, "threat": threat}
 
@@ -403,11 +405,7 @@ def robust_eval(cfg: Config, name: str) -> dict:
         return evaluate_robustly(get_model(cfg.replace(force=False), name), x, y, cfg.otf_eps, settings,
                                  seed=cfg.seed, progress=f"robust eval {name}")
 
-    key = f"robust/{artifacts.key('robust', params)}"
-    value = artifacts.cached_json(key, params, build, _forced(cfg, key))
-    if cfg.force:
-        _REBUILT.add(key)
-    return value
+    return _cached_json(cfg, "robust", "robust", params, build)
 
 
 def model_sanity(cfg: Config, name: str) -> dict:
@@ -422,11 +420,7 @@ def model_sanity(cfg: Config, name: str) -> dict:
         return check_model(get_model(cfg.replace(force=False), name), x, y, cfg.otf_eps, steps=cfg.sanity_steps,
                            undefended=name == "baseline", seed=cfg.seed)
 
-    key = f"sanity/{artifacts.key('sanity', params)}"
-    value = artifacts.cached_json(key, params, build, _forced(cfg, key))
-    if cfg.force:
-        _REBUILT.add(key)
-    return value
+    return _cached_json(cfg, "sanity", "sanity", params, build)
 
 
 def evaluate_models(cfg: Config, names) -> dict:

@@ -75,9 +75,9 @@ def fgsm_rs(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alph
 
 
 def pgd_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int = 10,
-                 restarts: int = 1, seed: int = 0) -> float:
+                 restarts: int = 1, seed: int = 0, loss: str = "ce") -> float:
     """Accuracy under PGD (``steps`` steps of 2.5 eps / steps, random start, early stop)."""
-    x_adv = pgd(model, x, y, eps, 2.5 * eps / max(steps, 1), steps, True, restarts, seed=seed)
+    x_adv = pgd(model, x, y, eps, 2.5 * eps / max(steps, 1), steps, True, restarts, loss=loss, seed=seed)
     return correct_under(model, y, x_adv).float().mean().item()
 
 

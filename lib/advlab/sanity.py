@@ -26,6 +26,8 @@ PGD_ZERO_MAX = 0.02
 NOISE_MARGIN = 0.30
 STEPS_TOL = 0.01
 RESTARTS_TOL = 0.0
+NOISE_GAP = 0.05    # check_model: uniform noise must leave at least this much more accuracy than PGD
+CE_CW_TOL = 0.05    # check_model: PGD on cross-entropy within this of PGD on the CW margin
 FGSM_TRAINED = ("fgsm_retrained", "fgsm_untrained")
 UNDEFENDED = "baseline"
 
@@ -275,14 +277,15 @@ def check_model(model, x, y, eps: float = 0.3, *, steps: int = 10, undefended: b
     """
     import torch
 
-    from .attacks import fgsm, pgd
+    from .attacks import fgsm
     from .evaluation import predict
+    from .robust import pgd_accuracy
 
     def acc(x_adv):
         return (predict(model, x_adv) == y).float().mean().item()
 
     def pgd_acc(e, k=steps, restarts=1, loss="ce"):
-        return acc(pgd(model, x, y, e, 2.5 * e / k, k, True, restarts, loss=loss, seed=seed))
+        return pgd_accuracy(model, x, y, e, k, restarts, seed=seed, loss=loss)
 
     gen = torch.Generator().manual_seed(seed)
     clean = acc(x)
@@ -313,13 +316,14 @@ def check_model(model, x, y, eps: float = 0.3, *, steps: int = 10, undefended: b
                   + (" (rises with eps)" if rises else "")
                   + (f" (above {pct(PGD_ZERO_MAX)} where it should reach ~0)" if limit_bad else "")}
     out["noise_hurts_less"] = {
-        "passed": noise >= p + 0.05,
-        "detail": f"eps {eps:g}: uniform noise {pct(noise)} vs PGD {pct(p)} ({100 * (noise - p):+.1f} points; needs >= +5)"}
+        "passed": noise >= p + NOISE_GAP,
+        "detail": f"eps {eps:g}: uniform noise {pct(noise)} vs PGD {pct(p)} ({100 * (noise - p):+.1f} points; "
+                  f"needs >= +{100 * NOISE_GAP:g})"}
     leak = f_true > f_pred + STEPS_TOL or f_true > clean
     out["label_leaking"] = {
         "passed": not leak,
         "detail": f"eps {eps:g}: FGSM with true labels {pct(f_true)}, with predicted labels {pct(f_pred)}, clean {pct(clean)}"}
     out["loss_on_logits"] = {
-        "passed": p <= p_cw + 0.05,
+        "passed": p <= p_cw + CE_CW_TOL,
         "detail": f"eps {eps:g}: PGD-{steps} cross-entropy {pct(p)} vs CW margin {pct(p_cw)}"}
     return out
