@@ -22,6 +22,7 @@ from pathlib import Path
 
 from . import sanity
 from .io import atomic_path, write_json
+from .stats import wilson_acc
 from .pipeline import FIGURES, MODELS, NOTEBOOKS
 from .profiles import EXPECTED_CPU_TIME
 
@@ -83,6 +84,9 @@ def merge_parts(parts: list[dict]) -> dict:
             if isinstance(m, dict) and m.get("clean_acc") is not None:
                 entry = merged["models"].setdefault(name, {})
                 entry["clean_acc"] = float(m["clean_acc"])
+                for key in ("n_images", "seeds", "seed_spread"):
+                    if m.get(key) is not None:
+                        entry[key] = m[key]
                 for key in ("robust_eval", "sanity"):   # the stronger evaluation (notebooks 02-05)
                     if isinstance(m.get(key), dict):
                         entry[key] = m[key]
@@ -437,6 +441,7 @@ def collect(profile: str, root: str | Path = ".") -> dict:
         "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "warnings": warnings + merged["warnings"],
     }
+    add_intervals(results)
     results["scorecard"] = scorecard(results)
     results["sanity"] = sanity.run_checks(results)
     # Each model's own sanity record: the checks that attacked it (notebooks), then those of its curves.
@@ -446,6 +451,43 @@ def collect(profile: str, root: str | Path = ".") -> dict:
                 results["models"][model].setdefault("sanity", {})[f"curves_{check}"] = r
     results["claims_by_threat"] = claims_by_threat(results["scorecard"])
     return results
+
+
+CLEAN_N = 10000   # clean accuracy is always measured on the whole MNIST test set
+
+
+def add_intervals(results: dict) -> None:
+    """A 95% Wilson interval beside every accuracy whose number of images is known: ``clean_ci95`` of
+    each model, ``ci95`` of each curve (one per eps) and of each robust evaluation (clean, robust, per
+    attack). Each is one training seed unless ``seed_spread`` says otherwise. A value that is not an
+    accuracy in [0, 1] gets None."""
+    def ci(acc, n):
+        try:
+            return list(wilson_acc(float(acc), int(n)))
+        except (TypeError, ValueError):
+            return None
+
+    for m in results.get("models", {}).values():
+        n = m.setdefault("n_images", CLEAN_N)
+        m["clean_ci95"] = ci(m["clean_acc"], n)
+        m.setdefault("seeds", "one seed")
+        r = m.get("robust_eval")
+        if isinstance(r, dict) and r.get("n_images"):
+            k = r["n_images"]
+            r.setdefault("ci95", {"clean": ci(r.get("clean_acc"), k), "robust": ci(r.get("robust_acc"), k)})
+            r.setdefault("attacks_ci95", {a: ci(v, k) for a, v in (r.get("attacks") or {}).items()})
+    for c in results.get("curves", []):
+        if c.get("n_images"):
+            c["ci95"] = [ci(a, c["n_images"]) for a in c["acc"]]
+
+
+def fmt_acc(acc: float, n: int | None) -> str:
+    """An accuracy with its 95% Wilson interval on ``n`` images, e.g. "69.4% (66.5-72.2)"."""
+    try:
+        lo, hi = wilson_acc(acc, n)
+    except (TypeError, ValueError):
+        return sanity.pct(acc)
+    return f"{sanity.pct(acc)} <span class='ci'>({100 * lo:.1f}-{100 * hi:.1f})</span>"
 
 
 def claims_by_threat(rows: list[dict]) -> dict:
@@ -510,7 +552,7 @@ th, td { border: 1px solid #ccc; padding: .3em .6em; text-align: left; vertical-
 th { background: #f3f3f3; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .agree { background: #dff3df; } .partly { background: #fff3cd; } .disagree { background: #f8d7da; }
 .notmeasured { background: #eee; color: #666; } .pass { background: #dff3df; } .fail { background: #f8d7da; }
-.verdict { font-weight: 600; white-space: nowrap; } .muted { color: #666; font-size: .9em; }
+.verdict { font-weight: 600; white-space: nowrap; } .muted { color: #666; font-size: .9em; } .ci { color: #666; font-size: .85em; white-space: nowrap; }
 figure { margin: 1.5em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { color: #444; font-size: .92em; margin-top: .3em; }
 .warn { background: #fff3cd; border: 1px solid #e6d08a; padding: .5em .8em; }
@@ -661,14 +703,26 @@ def render_html(results: dict, pages: dict | None = None, root: str | Path = "."
 
     # clean accuracy
     add("<h2 id='clean'>Clean accuracy</h2>")
+    add("<p>One training seed per model (95% Wilson intervals over the 10,000 test images in brackets: they "
+        "cover the test sample, not the training seed).</p>")
     add("<table><tr><th>Model</th><th>Clean test accuracy</th><th>Seed</th></tr>")
     models = results.get("models", {})
     for name in MODELS + [m for m in models if m not in MODELS]:
-        acc = models.get(name, {}).get("clean_acc")
+        m = models.get(name, {})
+        acc = m.get("clean_acc")
         seed = SEED_CLEAN.get(name)
-        add(f"<tr><td>{_e(_label(name))}</td><td class='num'>{sanity.pct(acc) if acc is not None else 'not measured'}</td>"
+        add(f"<tr><td>{_e(_label(name))}</td><td class='num'>{fmt_acc(acc, m.get('n_images', CLEAN_N)) if acc is not None else 'not measured'}</td>"
             f"<td class='num'>{sanity.pct(seed) if seed is not None else '-'}</td></tr>")
     add("</table>")
+    spread = models.get("baseline", {}).get("seed_spread")
+    if spread:
+        accs = spread["clean_acc"]
+        add(f"<p>Baseline over {len(accs)} training seeds: " + ", ".join(
+            f"seed {s} {sanity.pct(a)}" for s, a in zip(spread["seeds"], accs))
+            + f" (spread {100 * (max(accs) - min(accs)):.2f} points).</p>")
+    else:
+        add("<p class='muted'>Spread over training seeds not measured in this profile (the <code>paper</code> profile "
+            "trains the baseline with seeds 0, 1, 2: <code>--set baseline_seeds=[0,1,2]</code>).</p>")
 
     # figures
     add("<h2 id='figures'>Figures</h2>")
@@ -744,9 +798,12 @@ def _render_robust(results: dict, add) -> None:
         return
     first = models[evaluated[0]]["robust_eval"]
     names = list(first.get("attacks", {}))
+    what = first.get("evaluation") or ", ".join(names)
     add(f"<p>Every model attacked on itself at eps {first['eps']:g} on {first['n_images']} test images; "
-        "<em>robust</em> counts an image only if it is classified correctly under every attack (the per-image "
-        "worst case). Static models were trained on sets crafted once on the baseline (chapters 3-4); on-the-fly "
+        f"<em>robust</em> is the per-image worst case over {_e(what)}: an image counts only if it is classified "
+        "correctly under every attack. APGD-T attacks the images APGD-CE left (AutoAttack's order), so its column "
+        "is APGD-CE then APGD-T. In brackets: 95% Wilson intervals over the test images; every model is one "
+        "training seed. Static models were trained on sets crafted once on the baseline (chapters 3-4); on-the-fly "
         "models on examples crafted against their current weights at every batch (chapter 5). Training time is "
         "this run's, on its device.</p>")
     add("<table><tr><th>Model</th><th>Training</th><th>Clean (10k)</th>"
@@ -761,10 +818,12 @@ def _render_robust(results: dict, add) -> None:
         if m in otf and otf[m].get("epochs"):
             ep = otf[m]["epochs"]
             per_epoch = f" ({sum(e['seconds'] for e in ep) / len(ep):.1f} s/epoch, {len(ep)} epochs)"
-        add(f"<tr><td>{_e(_label(m))}</td><td>{kind}</td><td class='num'>{sanity.pct(models[m]['clean_acc'])}</td>"
-            + "".join(f"<td class='num'>{sanity.pct(r['attacks'][n])}</td>" if n in r.get("attacks", {}) else "<td></td>"
+        k = r.get("n_images")
+        add(f"<tr><td>{_e(_label(m))}</td><td>{kind}</td>"
+            f"<td class='num'>{fmt_acc(models[m]['clean_acc'], models[m].get('n_images', CLEAN_N))}</td>"
+            + "".join(f"<td class='num'>{fmt_acc(r['attacks'][n], k)}</td>" if n in r.get("attacks", {}) else "<td></td>"
                       for n in names)
-            + f"<td class='num'><strong>{sanity.pct(r['robust_acc'])}</strong></td>"
+            + f"<td class='num'><strong>{fmt_acc(r['robust_acc'], k)}</strong></td>"
             + f"<td class='num'>{f'{t:.0f} s' if t is not None else '-'}{_e(per_epoch)}</td></tr>")
     add("</table>")
     for m, h in otf.items():
