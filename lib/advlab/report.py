@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from . import sanity
+from . import explorer, sanity
 from .io import atomic_path, write_json
 from .pipeline import FIGURES, MODELS, NOTEBOOKS
 from .profiles import EXPECTED_CPU_TIME
@@ -493,9 +493,10 @@ def build_report(profile: str, root: str | Path = ".", export: bool = True) -> P
     results = collect(profile, root)
     pages = export_notebooks(profile, root) if export else {}
     write_json(folder / "results.json", results)
+    explore = explorer.render(explorer.build(results, root), MODEL_LABELS, THREAT_LABELS)
     page = folder / "index.html"
     with atomic_path(page) as tmp:
-        tmp.write_text(render_html(results, pages, root), encoding="utf-8")
+        tmp.write_text(render_html(results, pages, root, explore), encoding="utf-8")
     return page
 
 
@@ -568,7 +569,7 @@ def _img_tag(path: Path, alt: str) -> str:
     return f'<img src="data:image/png;base64,{data}" alt="{_e(alt)}">'
 
 
-def render_html(results: dict, pages: dict | None = None, root: str | Path = ".") -> str:
+def render_html(results: dict, pages: dict | None = None, root: str | Path = ".", explore: str = "") -> str:
     profile = results["profile"]
     pages = pages or {}
     cfg = results.get("config") or {}
@@ -605,7 +606,8 @@ def render_html(results: dict, pages: dict | None = None, root: str | Path = "."
     add("<p>" + (" ".join(_e(s) for s in sentences) or "No results recorded yet: run <code>python run_all.py</code>.") + "</p>")
     add("<p>Contents: <a href='#scorecard'>reproduction scorecard</a> &middot; <a href='#sanity'>sanity checks</a> "
         "&middot; <a href='#robust'>static vs on-the-fly training</a> &middot; <a href='#model-sanity'>sanity per model</a> "
-        "&middot; <a href='#clean'>clean accuracy</a> &middot; <a href='#figures'>figures</a> &middot; "
+        "&middot; <a href='#clean'>clean accuracy</a> &middot; " + ("<a href='#explore'>explore the attacks</a> &middot; "
+        if explore else "") + "<a href='#figures'>figures</a> &middot; "
         "<a href='#tables'>accuracy tables</a> &middot; <a href='#notebooks'>notebooks</a> &middot; "
         "<a href='#metadata'>run metadata</a></p>")
 
@@ -669,6 +671,8 @@ def render_html(results: dict, pages: dict | None = None, root: str | Path = "."
         add(f"<tr><td>{_e(_label(name))}</td><td class='num'>{sanity.pct(acc) if acc is not None else 'not measured'}</td>"
             f"<td class='num'>{sanity.pct(seed) if seed is not None else '-'}</td></tr>")
     add("</table>")
+
+    add(explore)   # the explorers (advlab/explorer.py), if any
 
     # figures
     add("<h2 id='figures'>Figures</h2>")
