@@ -6,7 +6,7 @@ of test images (the first of the seed's grid class, ``grid_digit``) are attacked
 curve exactly as the curves attack them, and the model's predictions on them are stored; the images go
 into the page as small PNG data URIs, next to the curve and its Wilson interval. Only those images
 are attacked, and only with models already in the cache: nothing is trained here. A model that is not
-cached keeps its curve and readout, without images.
+cached (or whose checkpoint cannot be read) keeps its curve and readout, without images.
 
 The page's script (``static/explorer.js``, plain JavaScript) reads that data and redraws on every
 slider or menu change. Plain JavaScript rather than the ipywidgets embed manager: the embed manager is
@@ -27,6 +27,8 @@ import torch
 
 from . import artifacts, pipeline
 from .attacks import fgsm_signs, pgd
+from .checkpoint import load_model
+from .errors import AdvlabError
 from .evaluation import predict
 from .profiles import Config, field_names
 
@@ -76,10 +78,6 @@ def run_config(results: dict) -> Config | None:
         return None
 
 
-def _cached(cfg: Config, name: str) -> bool:
-    return artifacts.path(f"models/{pipeline.model_key(cfg, name)}", ".pt").exists()
-
-
 def shown_images(cfg: Config, n: int = N_IMAGES):
     """The first ``n`` test images of class ``grid_digit`` (the seed's grid images) and their labels."""
     x, y = pipeline.test_data(cfg)
@@ -91,13 +89,19 @@ class _Attacker:
     """Adversarial versions of the shown images, crafted as the curves craft theirs, computed once per
     (source model, attack, early stop)."""
 
-    def __init__(self, cfg: Config, x, y):
-        self.cfg, self.x, self.y = cfg, x, y
+    def __init__(self, cfg: Config):
+        self.cfg, self.x, self.y = cfg, None, None
         self.models, self.images = {}, {}
 
     def model(self, name):
+        """The cached model ``name``, or None when it is not in the cache or cannot be read (nothing is
+        trained or rebuilt at report time)."""
         if name not in self.models:
-            self.models[name] = pipeline.get_model(self.cfg, name)
+            path = artifacts.path(f"models/{pipeline.model_key(self.cfg, name)}", ".pt")
+            try:
+                self.models[name] = load_model(path) if path.exists() else None
+            except AdvlabError:
+                self.models[name] = None
         return self.models[name]
 
     def adversarial(self, source: str, attack: str, early_stop: bool, epsilons) -> tuple[str, list]:
@@ -142,13 +146,14 @@ def build(results: dict, root: str | Path = ".", n: int = N_IMAGES) -> dict | No
     cfg = run_config(results)
     data = {"labels": [], "images": {}, "views": {}, "models": {}, "explorers": [], "missing": []}
     with contextlib.chdir(root):
-        attacker = None
-        if cfg is not None and _cached(cfg, "baseline"):
-            x, y = shown_images(cfg, n)
-            attacker = _Attacker(cfg, x, y)
-            data["labels"] = y.tolist()
+        attacker = _Attacker(cfg) if cfg is not None else None
+        if attacker is not None and attacker.model("baseline") is not None:
+            attacker.x, attacker.y = shown_images(cfg, n)
+            data["labels"] = attacker.y.tolist()
+        else:
+            attacker = None
         for c in curves:
-            models_there = attacker is not None and _cached(cfg, c["model"])
+            models_there = attacker is not None and all(attacker.model(m) is not None for m in (c["model"], "baseline"))
             if not models_there and c["model"] not in data["missing"]:
                 data["missing"].append(c["model"])
             data["views"][f"{c['model']}|{c['attack']}|{c['threat']}"] = _view(c, attacker if models_there else None)

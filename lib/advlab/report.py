@@ -245,7 +245,11 @@ def build_report(profile: str, root: str | Path = ".", export: bool = True) -> P
     results = collect(profile, root)
     pages = export_notebooks(profile, root) if export else {}
     write_json(folder / "results.json", results)
-    explore = explorer.render(explorer.build(results, root), MODEL_LABELS, THREAT_LABELS)
+    try:
+        explore = explorer.render(explorer.build(results, root), MODEL_LABELS, THREAT_LABELS)
+    except Exception as exc:   # the explorers are a bonus: they must not sink the report
+        print(f"report: no explorers in the page ({type(exc).__name__}: {exc})")
+        explore = ""
     page = folder / "index.html"
     with atomic_path(page) as tmp:
         tmp.write_text(render_html(results, pages, root, explore), encoding="utf-8")
