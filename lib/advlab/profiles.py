@@ -28,6 +28,7 @@ class Config:
     device: str = "auto"            # auto | cpu | cuda | mps
     seed: int = 0
     force: bool = False             # recompute cached artifacts
+    pretrained: bool = False        # use the shipped weights (pretrained/<profile>/) instead of training
     # baseline (seed table)
     n_train: int | None = None      # training images for the baseline; None = all 60,000
     epochs: int = 4                 # seed: >= 50
