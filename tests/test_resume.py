@@ -140,3 +140,38 @@ def test_unreadable_checkpoint_starts_afresh_and_folder_checkpoint(data, tmp_pat
     assert "unreadable" in capsys.readouterr().out
     assert model.forwards == 2 * 2 and not (tmp_path / "mine.ckpt").exists()
     assert_same_weights(model, reference)
+
+
+def test_pipeline_resumes_an_interrupted_training(tmp_path, monkeypatch):
+    """get_model checkpoints to artifacts/models/<key>.ckpt: after an interruption the next call (a rerun of
+    the same command) goes on from the last finished epoch and ends where an uninterrupted run does."""
+    from pathlib import Path
+    from advlab import artifacts, pipeline
+    from advlab.profiles import config
+    monkeypatch.setattr(pipeline, "DATA_ROOT", Path(__file__).resolve().parents[1] / "data")
+    cfg = config("smoke", n_train=N, epochs=3, device="cpu")
+    real_fit, epochs_run = pipeline.fit, []
+
+    def spy(*args, on_epoch_end, stop_at=None, **kwargs):
+        def end(epoch, loss, seconds):
+            epochs_run.append(epoch)
+            on_epoch_end(epoch, loss, seconds)
+            if epoch == stop_at:
+                raise KeyboardInterrupt
+        return real_fit(*args, on_epoch_end=end, **kwargs)
+
+    monkeypatch.setattr(artifacts, "ROOT", tmp_path / "a")
+    monkeypatch.setattr(pipeline, "fit", lambda *a, **k: spy(*a, stop_at=1, **k))
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.get_model(cfg, "baseline")
+    ckpt = tmp_path / "a" / "models" / f"{pipeline.model_key(cfg, 'baseline')}.ckpt"
+    assert torch.load(ckpt, weights_only=True)["epochs_done"] == 1   # epoch 2 ended but was not saved
+    monkeypatch.setattr(pipeline, "fit", spy)
+    epochs_run.clear()
+    resumed = pipeline.get_model(cfg, "baseline")
+    assert epochs_run == [1, 2] and not ckpt.exists()
+    info = pipeline.model_info(cfg, "baseline")
+    monkeypatch.setattr(artifacts, "ROOT", tmp_path / "b")
+    reference = pipeline.get_model(cfg, "baseline")
+    assert info["losses"] == pipeline.model_info(cfg, "baseline")["losses"] and info["train_seconds"] > 0
+    assert_same_weights(resumed, reference)
