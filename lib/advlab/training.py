@@ -129,7 +129,8 @@ def object_state(obj) -> dict:
     return out
 
 
-def load_object_state(obj, saved: dict) -> None:
+def load_object_state(obj, saved: dict, device=None) -> None:
+    """Undo :func:`object_state`; tensors go to ``device`` (the training's)."""
     if hasattr(obj, "load_state_dict"):
         obj.load_state_dict(saved)
         return
@@ -137,8 +138,8 @@ def load_object_state(obj, saved: dict) -> None:
         current = getattr(obj, name, None)
         if isinstance(current, torch.Generator):
             current.set_state(value["generator_state"])
-        elif isinstance(current, torch.Tensor):
-            setattr(obj, name, value.to(current.device))
+        elif isinstance(value, torch.Tensor):
+            setattr(obj, name, value.to(device) if device is not None else value)
         else:
             setattr(obj, name, value)
 
@@ -177,7 +178,7 @@ def _resume(path: Path, settings: dict, model, opt, gen, adversary, state, losse
     if blob["cuda_rng"] is not None and device.type == "cuda":
         torch.cuda.set_rng_state(blob["cuda_rng"], device)
     if adversary is not None and blob["adversary"] is not None:
-        load_object_state(adversary, blob["adversary"])
+        load_object_state(adversary, blob["adversary"], device)
     if state is not None and blob["state"] is not None:
         for name, value in blob["state"].items():   # in place: the callbacks hold these objects
             target = state[name]
