@@ -44,7 +44,11 @@ BAD = {
     "robust_n": [-5, 0, 10001],
     "robust_steps": [0],
     "robust_restarts": [0],
-    "robust_cw_restarts": [0],
+    "robust_cw_restarts": [-1],
+    "apgd_steps": [0],
+    "apgd_restarts": [0],
+    "apgd_targets": [-1, 10],
+    "baseline_seeds": [[1, 0], [-1]],
     "sanity_n": [0],
     "sanity_steps": [0],
 }
