@@ -243,15 +243,16 @@ def test_curve_monotonicity_uses_the_worst_case():
 # --- has the evaluation converged? ----------------------------------------------------------------
 
 def test_convergence_check_quiet_on_honest_fires_on_unconverged(robust_model, robust_eps, test_batch):
-    """PGD-10 (the curves' attack) against an adversarially trained model is within 3 points of APGD;
-    one PGD step of 2.5 eps from a random start is not: APGD finds much more."""
+    """On the FGSM-RS-trained fixture, fixed-step PGD-10 (the curves' attack) overstates robustness by
+    about 15 points against APGD (measured: 50.5% vs 35.0%): the check fires, as it does for PGD-1; on
+    the undefended model it is quiet (test_checks_pass_on_an_honest_undefended_model)."""
     x, y = test_batch[0][:200], test_batch[1][:200]
     ce = predict(robust_model, advlab.apgd(robust_model, x, y, robust_eps, 50, seed=0)) == y
     idx = ce.nonzero().squeeze(1)
     ce[idx] = predict(robust_model, advlab.apgd(robust_model, x[idx], y[idx], robust_eps, 50, "dlr", targeted=True,
                                                  n_target_classes=3, seed=0)) == y[idx]
-    honest = sanity.check_model(robust_model, x, y, robust_eps, steps=10, apgd_robust=ce)["evaluation_converged"]
-    assert honest["passed"], honest
+    pgd10 = sanity.check_model(robust_model, x, y, robust_eps, steps=10, apgd_robust=ce)["evaluation_converged"]
+    assert not pgd10["passed"], pgd10
     stalled = sanity.check_model(robust_model, x, y, robust_eps, steps=1, apgd_robust=ce)["evaluation_converged"]
     assert not stalled["passed"], stalled
 

@@ -77,6 +77,7 @@ def input_gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: str
     _grad_mode_ok()
     with torch.enable_grad():
         x = (x.clone() if x.is_inference() else x.detach()).requires_grad_(True)
+        y = y.clone() if y.is_inference() else y
         logits = model(x)
         per = loss(logits, y) if callable(loss) else per_sample_loss(logits, y, loss)
         (grad,) = torch.autograd.grad(per.sum(), x)
