@@ -68,6 +68,35 @@ def test_run_all_kernels_are_headless(tmp_path):
     assert "widget" not in str(cells[1].outputs)
 
 
+DROP_REPLIES = """
+kernel = get_ipython().kernel
+send = kernel.session.send
+def drop_execute_replies(stream, msg_or_type, *args, **kwargs):
+    kind = msg_or_type if isinstance(msg_or_type, str) else msg_or_type["header"]["msg_type"]
+    return send(None if kind == "execute_reply" else stream, msg_or_type, *args, **kwargs)  # None: not sent
+kernel.session.send = drop_execute_replies
+"""
+
+
+def test_runner_reruns_a_stalled_notebook_once_then_fails_in_seconds(tmp_path, monkeypatch, capsys):
+    """A real kernel that runs the cell but loses its reply: the watchdog stops waiting within
+    seconds (not the cell timeout), the runner says so and reruns the notebook once, then gives up."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(DROP_REPLIES)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    src, out = tmp_path / "07_lost.ipynb", tmp_path / "out" / "07_lost.ipynb"
+    nbformat.write(nb, src)
+    monkeypatch.setenv("ADVLAB_STALL_SECONDS", "1")
+    monkeypatch.setenv("ADVLAB_CELL_TIMEOUT", "300")
+    with runner.this_python_kernel() as kernel:
+        with pytest.raises(runner.NotebookFailed, match="07_lost: the kernel stalled twice .*reply has not arrived"):
+            runner.run_notebook(src, out, {}, kernel, tmp_path)
+    printed = capsys.readouterr().out
+    wakes = [ln for ln in printed.splitlines() if ln.endswith("waking the kernel channel")]
+    assert len(wakes) == 2 and all(ln.startswith("07_lost cell [1]: the kernel finished the cell") for ln in wakes)
+    assert "07_lost: the kernel stalled (" in printed and "running the notebook again" in printed
+
+
 # --- the watchdog, on a fake kernel ---------------------------------------------------------------
 
 def test_stall_reason():

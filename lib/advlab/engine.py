@@ -101,6 +101,10 @@ class WatchdogClient(PapermillNotebookClient):
     # nbclient binds execute_cell to its own async_execute_cell: bind it to this one
     execute_cell = run_sync(async_execute_cell)
 
+    async def _async_poll_kernel_alive(self) -> None:
+        self._alive_task = asyncio.current_task()    # to cancel it with the cell (nbclient leaves it)
+        await super()._async_poll_kernel_alive()
+
     async def _watch(self, cell) -> None:
         woken = False
         while True:
@@ -119,6 +123,8 @@ class WatchdogClient(PapermillNotebookClient):
                 continue
             self._stalled = f"{where}: {reason}, even after waking the channel"
             self.task_poll_for_reply.cancel()   # nbclient raises DeadKernelError, turned into KernelStalled
+            if getattr(self, "_alive_task", None) is not None:
+                self._alive_task.cancel()
             return
 
 
