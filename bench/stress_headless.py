@@ -8,8 +8,8 @@ Each run executes the notebooks as run_all.py does (papermill, the same paramete
 kernel), on the cached artifacts of the profile: run `python run_all.py --profile smoke` once first,
 or the first run builds the cache. A *stall* is what advlab.engine's watchdog sees: the kernel idle
 while a cell's request is pending for --stall-seconds (it then wakes the shell socket, and if that
-does not help the notebook fails, counted, and the next one runs). A cell over --cell-timeout
-(no progress) counts too. Configurations:
+does not help the notebook fails, counted, and the next one runs). A cell over --cell-timeout with
+the kernel busy all along is real work, not a stall: it is listed apart. Configurations:
 
   before   the code before the fix: explorers open their widgets (ADVLAB_HEADLESS=0), and the shell
            socket is not woken after the client's sends (the watchdog only watches)
@@ -99,9 +99,8 @@ def run_once(sources, plan, kernel, config, args, out_dir) -> dict:
                                     rearm=rearm, on_stall=stalls.append)
             except KernelStalled as exc:
                 failed.append(f"{src.stem}: stalled ({exc})")
-            except CellTimeoutError:
-                stalls.append(f"{src.stem}: a cell made no progress for {args.cell_timeout} s")
-                failed.append(f"{src.stem}: cell timeout")
+            except CellTimeoutError:   # the watchdog saw no idle kernel: a long cell, not a stall
+                failed.append(f"{src.stem}: a cell ran longer than {args.cell_timeout} s, the kernel busy")
     return {"stalls": stalls, "failed": failed, "seconds": time.perf_counter() - start}
 
 
@@ -113,7 +112,7 @@ def main(argv=None) -> int:
     p.add_argument("--profile", default="smoke")
     p.add_argument("--set", dest="sets", nargs="+", default=[], metavar="name=value")
     p.add_argument("--stall-seconds", type=float, default=3.0)
-    p.add_argument("--cell-timeout", type=int, default=120, help="seconds without progress that count as a stall")
+    p.add_argument("--cell-timeout", type=int, default=1800, help="last-resort limit for one cell (seconds)")
     args = p.parse_args(argv)
 
     import ipykernel
