@@ -426,13 +426,14 @@ _PGD_MEMO: dict = {}  # PGD test examples computed in this process, by (model, n
 def robust_settings(cfg: Config) -> dict:
     from .robust import attack_suite
     return attack_suite(cfg.otf_eps, cfg.robust_steps, restarts=cfg.robust_restarts,
-                        cw_restarts=cfg.robust_cw_restarts)
+                        cw_restarts=cfg.robust_cw_restarts, apgd_steps=cfg.apgd_steps,
+                        apgd_restarts=cfg.apgd_restarts, apgd_targets=cfg.apgd_targets)
 
 
 def robust_eval(cfg: Config, name: str) -> dict:
-    """Model ``name``'s accuracy at ``otf_eps`` under FGSM, PGD (cross-entropy, restarts) and PGD (CW
-    margin) on the first ``robust_n`` test images, and the per-sample worst case over them
-    (``robust_acc``). Cached."""
+    """Model ``name``'s accuracy at ``otf_eps`` under FGSM, PGD (cross-entropy, restarts), APGD-CE and
+    APGD-T on the first ``robust_n`` test images, and the per-image worst case over them
+    (``robust_acc``; :func:`advlab.robust.robust_eval`). Cached."""
     from .robust import robust_eval as evaluate_robustly
     settings = robust_settings(cfg)
     params = {"model": model_key(cfg, name), "eps": cfg.otf_eps, "n": cfg.robust_n, "attacks": settings,
@@ -451,26 +452,44 @@ def model_sanity(cfg: Config, name: str) -> dict:
     ``otf_eps``: ``{check: {"passed", "detail"}}``. Cached."""
     from .sanity import check_model
     params = {"model": model_key(cfg, name), "eps": cfg.otf_eps, "n": cfg.sanity_n, "steps": cfg.sanity_steps,
-              "undefended": name == "baseline", "seed": cfg.seed, "version": 1}
+              "undefended": name == "baseline", "seed": cfg.seed, "version": 2}
+    apgd_robust = None
+    if cfg.sanity_n <= cfg.robust_n and cfg.apgd_steps and cfg.apgd_targets:
+        # APGD-CE then APGD-T on the same images: the robust evaluation's first sanity_n images
+        r = robust_eval(cfg, name)
+        apgd_robust = torch.tensor(r["per_attack"]["apgd_t"]["per_image_robust"][:cfg.sanity_n])
+        params["apgd"] = r["settings"]["apgd_t"]
 
     def build():
         x, y = test_data(cfg, cfg.sanity_n)
         return check_model(get_model(cfg.replace(force=False), name), x, y, cfg.otf_eps, steps=cfg.sanity_steps,
-                           undefended=name == "baseline", seed=cfg.seed)
+                           undefended=name == "baseline", seed=cfg.seed, apgd_robust=apgd_robust)
 
     return _cached_json(cfg, "sanity", "sanity", params, build)
 
 
 def evaluate_models(cfg: Config, names) -> dict:
-    """``{name: {"clean_acc", "robust_eval", "sanity"}}`` for each model: what a notebook records as its
-    final numbers (``clean_acc`` on all 10,000 test images)."""
+    """``{name: {"clean_acc", "n_images", "seeds", "robust_eval", "sanity"}}`` for each model: what a
+    notebook records as its final numbers (``clean_acc`` on all 10,000 test images, one training seed);
+    the baseline also gets ``seed_spread`` when ``cfg.baseline_seeds`` is set."""
     from .evaluation import evaluate
     x, y = test_data(cfg)
     out = {}
     for name in names:
-        out[name] = {"clean_acc": evaluate(get_model(cfg.replace(force=False), name), x, y),
-                     "robust_eval": robust_eval(cfg, name), "sanity": model_sanity(cfg, name)}
+        out[name] = {"clean_acc": evaluate(get_model(cfg.replace(force=False), name), x, y), "n_images": len(x),
+                     "seeds": [cfg.seed], "robust_eval": robust_eval(cfg, name), "sanity": model_sanity(cfg, name)}
+        if name == "baseline" and cfg.baseline_seeds:
+            out[name]["seed_spread"] = baseline_seed_spread(cfg)
     return out
+
+
+def baseline_seed_spread(cfg: Config) -> dict:
+    """The baseline trained with each seed of ``cfg.baseline_seeds`` (each cached like the seed-``cfg.seed``
+    one, which is reused): ``{"seeds", "clean_acc" (one per seed, all 10,000 test images), "n_images"}``."""
+    from .evaluation import evaluate
+    x, y = test_data(cfg)
+    accs = [evaluate(get_model(cfg.replace(seed=int(s), force=False), "baseline"), x, y) for s in cfg.baseline_seeds]
+    return {"seeds": [int(s) for s in cfg.baseline_seeds], "clean_acc": accs, "n_images": len(x)}
 
 
 def attack_settings(cfg: Config) -> dict:

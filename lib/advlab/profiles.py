@@ -66,11 +66,16 @@ class Config:
     guard_steps: int = 10           # PGD steps of that check, after every epoch
     guard_drop: float = 0.2         # roll back when held-out PGD accuracy falls this far below its best
     capacity_widths: list = field(default_factory=list)  # widths (x channels and units) of the capacity study
-    # the stronger evaluation: per-sample worst case over FGSM, PGD (cross-entropy) and PGD (CW margin)
+    # the stronger evaluation: per-image worst case over FGSM, PGD (cross-entropy, restarts), APGD-CE
+    # and APGD-T (AutoAttack's core; APGD-T on APGD-CE's survivors), optionally PGD on the CW margin
     robust_n: int = 1000            # test images
     robust_steps: int = 40
     robust_restarts: int = 10       # random restarts of the cross-entropy PGD
-    robust_cw_restarts: int = 1     # random restarts of the CW-margin PGD
+    robust_cw_restarts: int = 1     # random restarts of the CW-margin PGD (0 = left out)
+    apgd_steps: int = 100           # APGD iterations per run (AutoAttack: 100)
+    apgd_restarts: int = 1          # APGD-CE restarts, and restarts per target class of APGD-T
+    apgd_targets: int = 9           # APGD-T's target classes (the most likely wrong ones)
+    baseline_seeds: list = field(default_factory=list)  # seeds whose baselines give the clean-accuracy spread
     sanity_n: int = 500             # test images for each model's sanity checks
     sanity_steps: int = 10
 
@@ -210,11 +215,11 @@ PROFILES: dict[str, dict] = {
     "smoke": dict(n_train=5000, epochs=2, n_test=300, n_pgd_test=100, adv_n_train=600, adv_epochs=1,
                   pgd_steps=3, pgd_train_steps=3, fast_epochs=2, fast_ramp_epochs=1.0, guard_n=100,
                   guard_steps=3, capacity_widths=[1, 2], robust_n=100, robust_steps=5, robust_restarts=2,
-                  sanity_n=100, sanity_steps=3),
+                  apgd_steps=10, apgd_targets=3, sanity_n=100, sanity_steps=3),
     "quick": dict(),  # the Config defaults above
     "paper": dict(n_train=None, epochs=50, n_test=None, n_pgd_test=10000, adv_n_train=None, adv_epochs=50,
                   pgd_steps=40, pgd_train_steps=40, fast_epochs=20, madry_epochs=50, capacity_widths=[1, 2, 4],
-                  robust_restarts=10, robust_cw_restarts=10, sanity_n=1000),
+                  robust_restarts=10, apgd_restarts=5, baseline_seeds=[0, 1, 2], sanity_n=1000),
 }
 
 EXPECTED_CPU_TIME = {
