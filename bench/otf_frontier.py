@@ -87,7 +87,7 @@ def train(name: str, cfg) -> tuple[torch.nn.Module, dict]:
     cpu, wall = time.process_time(), time.perf_counter()
     history = train_on_the_fly(model, x, y, method, EPS, epochs, batch_size=cfg.batch_size, lr=cfg.lr,
                                seed=cfg.seed, guard=guard, guard_steps=cfg.guard_steps,
-                               guard_drop=cfg.guard_drop, progress=False, desc=name, **s)
+                               guard_drop=cfg.guard_drop, progress=True, desc=name, **s)
     timing = {"fit_seconds": sum(r["seconds"] for r in history["epochs"]),
               "guard_seconds": sum(r.get("guard_seconds", 0.0) for r in history["epochs"]),
               "wall_seconds": time.perf_counter() - wall, "cpu_seconds": time.process_time() - cpu,
