@@ -11,11 +11,15 @@ images (the first ``--n`` of the seeded test shuffle):
   classes) on the images APGD did not fool; an image counts if it survives both;
 - a 95% Wilson interval for each.
 
-Results are merged into bench/otf_frontier.json (one entry per run name; trained weights go to
-artifacts/otf_frontier/ so a run can be re-evaluated with ``--eval-only``). Run by hand, never as a test:
+Results are merged into bench/otf_frontier.json (one entry per run name). The weights after every
+epoch go to artifacts/otf_frontier/: training is the same up to epoch k whatever the number of epochs
+(same seed, the eps ramp ends earlier, constant learning rate), so ``NAME@k`` evaluates the first k
+epochs of run NAME as a run of its own, without training it again (``--eval-only``).
+Run by hand, never as a test:
 
-    python bench/otf_frontier.py --list                    # the runs and their settings
-    python bench/otf_frontier.py pgd3_a0.1_e5 n_fgsm_e8    # train and evaluate these (minutes each)
+    python bench/otf_frontier.py --list                      # the runs and their settings
+    python bench/otf_frontier.py pgd3_a0.1_e7                # train, then evaluate (minutes to hours)
+    python bench/otf_frontier.py pgd3_a0.1_e7@5 --eval-only  # its first 5 epochs, evaluated
 
 Training time: ``fit_seconds`` is fit's own wall time (epochs only; the guard's checks are
 ``guard_seconds``); ``cpu_seconds`` is the process's CPU time for the whole training. With
@@ -40,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 os.chdir(ROOT)
 os.environ.setdefault("ADVLAB_PROGRESS", "0")
 
-from advlab import pipeline, profiles  # noqa: E402
+from advlab import pipeline, profiles, robust  # noqa: E402
 from advlab.attacks import pgd  # noqa: E402
 from advlab.evaluation import evaluate, predict  # noqa: E402
 from advlab.io import write_json  # noqa: E402
@@ -64,6 +68,11 @@ RUNS = {
 }
 
 
+def passes_per_batch(settings: dict) -> int:
+    """Forward-backward passes per training batch: the attack's gradient steps, plus the training step."""
+    return (settings.get("steps", 40) if settings["method"] == "pgd" else 1) + 1
+
+
 def wilson(k: int, n: int, z: float = 1.96) -> list[float]:
     """95% Wilson score interval of a proportion k / n."""
     p = k / n
@@ -83,18 +92,47 @@ def train(name: str, cfg) -> tuple[torch.nn.Module, dict]:
     (x, y), guard = pipeline.otf_data(cfg)
     torch.manual_seed(cfg.seed + 2)                       # as pipeline._train_otf
     model = BaselineCNN(width=width)
+    WEIGHTS.mkdir(parents=True, exist_ok=True)
+    marks = [(time.process_time(), time.perf_counter())]
+    check = robust.pgd_accuracy
+
+    def snapshot_then_check(net, *args, **kwargs):
+        """The guard's check runs after every epoch: keep the weights and the CPU time so far first."""
+        marks.append((time.process_time(), time.perf_counter()))
+        torch.save({"state_dict": net.state_dict(), "width": width}, WEIGHTS / f"{name}@{len(marks) - 1}.pt")
+        return check(net, *args, **kwargs)
+
     load = os.getloadavg()[0]
-    cpu, wall = time.process_time(), time.perf_counter()
-    history = train_on_the_fly(model, x, y, method, EPS, epochs, batch_size=cfg.batch_size, lr=cfg.lr,
-                               seed=cfg.seed, guard=guard, guard_steps=cfg.guard_steps,
-                               guard_drop=cfg.guard_drop, progress=True, desc=name, **s)
+    robust.pgd_accuracy = snapshot_then_check
+    try:
+        history = train_on_the_fly(model, x, y, method, EPS, epochs, batch_size=cfg.batch_size, lr=cfg.lr,
+                                   seed=cfg.seed, guard=guard, guard_steps=cfg.guard_steps,
+                                   guard_drop=cfg.guard_drop, progress=True, desc=name, **s)
+    finally:
+        robust.pgd_accuracy = check
     timing = {"fit_seconds": sum(r["seconds"] for r in history["epochs"]),
               "guard_seconds": sum(r.get("guard_seconds", 0.0) for r in history["epochs"]),
-              "wall_seconds": time.perf_counter() - wall, "cpu_seconds": time.process_time() - cpu,
+              "wall_seconds": time.perf_counter() - marks[0][1], "cpu_seconds": time.process_time() - marks[0][0],
+              "cpu_seconds_at_epoch_end": [m[0] - marks[0][0] for m in marks[1:]],
               "loadavg_1min": [load, os.getloadavg()[0]]}
-    WEIGHTS.mkdir(parents=True, exist_ok=True)
     torch.save({"state_dict": model.state_dict(), "width": width, "history": history, "timing": timing},
                WEIGHTS / f"{name}.pt")
+    return model, {"history": history, **timing}
+
+
+def first_epochs(name: str, k: int) -> tuple[torch.nn.Module, dict]:
+    """Run NAME after its first k epochs, with the timing of those epochs (NAME must have been trained)."""
+    saved = torch.load(WEIGHTS / f"{name}.pt", weights_only=False)
+    model = BaselineCNN(width=saved["width"])
+    model.load_state_dict(torch.load(WEIGHTS / f"{name}@{k}.pt", weights_only=False)["state_dict"])
+    h, t = saved["history"], saved["timing"]
+    if h["stopped"] or k > len(h["epochs"]):
+        sys.exit(f"{name} has no clean epoch {k} (it ran {len(h['epochs'])}, stopped: {h['stopped']})")
+    rows = h["epochs"][:k]
+    history = {**h, "epochs": rows, "final_epoch": k}
+    timing = {"fit_seconds": sum(r["seconds"] for r in rows), "guard_seconds": sum(r.get("guard_seconds", 0.0) for r in rows),
+              "cpu_seconds": t["cpu_seconds_at_epoch_end"][k - 1], "loadavg_1min": t["loadavg_1min"],
+              "first_epochs_of": name}
     return model, {"history": history, **timing}
 
 
@@ -146,13 +184,17 @@ def main() -> None:
         for name, s in RUNS.items():
             print(f"{name:>22}: {s}")
         return
-    unknown = [r for r in args.runs if r not in RUNS]
+    unknown = [r for r in args.runs if r.partition("@")[0] not in RUNS]
     if unknown:
         sys.exit(f"unknown run(s) {unknown}: see --list")
     torch.set_num_threads(args.threads)
     cfg = profiles.config("quick", device="cpu")
     for name in args.runs:
-        if args.eval_only:
+        base, _, k = name.partition("@")
+        settings = dict(RUNS[base], **({"epochs": int(k)} if k else {}))
+        if k:
+            model, trained = first_epochs(base, int(k))
+        elif args.eval_only:
             saved = torch.load(WEIGHTS / f"{name}.pt", weights_only=False)
             model = BaselineCNN(width=saved["width"])
             model.load_state_dict(saved["state_dict"])
@@ -161,7 +203,7 @@ def main() -> None:
             model, trained = train(name, cfg)
         print(f"{name}: trained, fit {trained['fit_seconds']:.0f} s, cpu {trained['cpu_seconds']:.0f} s", flush=True)
         result = evaluate_run(model, cfg, args.n)
-        entry = {"settings": RUNS[name], **trained, **result, "threads": args.threads,
+        entry = {"settings": settings, "passes": settings["epochs"] * passes_per_batch(settings), **trained, **result, "threads": args.threads,
                  "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores", "torch": torch.__version__,
                  "command": f"python bench/otf_frontier.py {name} --n {args.n} --threads {args.threads}"}
         merge(name, entry)

@@ -34,7 +34,8 @@ PROFILE_MEANING = {
 }
 MODEL_LABELS = {"baseline": "Baseline", "fgsm_retrained": "FGSM retrained", "fgsm_untrained": "FGSM untrained",
                 "pgd_retrained": "PGD retrained", "pgd_untrained": "PGD untrained",
-                "fast_adv": "Fast adversarial (on the fly)", "madry_adv": "Madry PGD (on the fly)"}
+                "fast_adv": "Fast adversarial (on the fly)", "fast_pgd_adv": "Few-step PGD (on the fly)",
+                "madry_adv": "Madry PGD (on the fly)"}
 THREAT_LABELS = {"whitebox": "white-box", "transfer": "transfer (crafted on the baseline)", "all": "any"}
 SEED_CLEAN = {"baseline": 0.99, "fgsm_retrained": 0.98}
 VERSION_PACKAGES = ("torch", "torchvision", "advlab", "papermill", "numpy")
