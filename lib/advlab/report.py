@@ -590,10 +590,12 @@ def render_html(results: dict, pages: dict | None = None, root: str | Path = "."
                 _e(1 + len(cfg.get("adv_epsilons") or [])), _e(cfg.get("adv_epochs")), _e(cfg.get("n_test") or 10000),
                 _e(cfg.get("n_pgd_test")), _e(cfg.get("pgd_steps"))))
         if cfg.get("fast_epochs") is not None:
-            add("<p class='muted'>Beyond the seed (notebook 05): fast adversarial training {} epoch(s) at eps {}{}; "
+            add("<p class='muted'>Beyond the seed (notebook 05): fast adversarial training {} epoch(s) at eps {}{}{}; "
                 "robust evaluation on {} test images: FGSM, PGD-{} with {} restart(s) on the cross-entropy and {} on "
                 "the CW margin, worst case per image.</p>".format(
                     _e(cfg.get("fast_epochs")), _e(cfg.get("otf_eps")),
+                    f"; PGD training with {_e(cfg.get('fast_pgd_steps'))} steps of {_e(cfg.get('fast_pgd_alpha'))}, "
+                    f"{_e(cfg.get('fast_pgd_epochs'))} epochs" if cfg.get("fast_pgd_epochs") else "",
                     f"; Madry PGD-{_e(cfg.get('madry_steps'))} training {_e(cfg.get('madry_epochs'))} epochs"
                     if cfg.get("madry_epochs") else "; Madry's PGD training not run in this profile",
                     _e(cfg.get("robust_n")), _e(cfg.get("robust_steps")), _e(cfg.get("robust_restarts")),
