@@ -15,7 +15,7 @@ import torch
 
 from . import artifacts
 from .attacks import fgsm_signs, fgsm_sweep_predictions, pgd
-from .checkpoint import load_checkpoint, load_model, save_model
+from .checkpoint import load_cached_model, load_checkpoint, save_model
 from .data import load_mnist, subset
 from .errors import AdvlabError
 from .evaluation import predict
@@ -231,7 +231,10 @@ def get_model(cfg: Config, name: str) -> torch.nn.Module:
     device = resolve_device(cfg.device)
     p = artifacts.path(f"models/{model_key(cfg, name)}", ".pt")
     if p.exists() and not _forced(cfg, p):
-        return load_model(p, device=device)
+        width = _otf(name)[1] if _otf(name) else 1
+        model = load_cached_model(p, BaselineCNN(width=width), device)   # None: unreadable, moved aside
+        if model is not None:
+            return model
     history = None
     if _otf(name):
         start = time.perf_counter()
@@ -267,8 +270,12 @@ def get_model(cfg: Config, name: str) -> torch.nn.Module:
 def model_info(cfg: Config, name: str) -> dict:
     """The metadata saved with a trained model (losses, training time); trains it if needed."""
     p = artifacts.path(f"models/{model_key(cfg, name)}", ".pt")
-    if not p.exists() or _forced(cfg, p):
-        get_model(cfg, name)
+    if p.exists() and not _forced(cfg, p):
+        try:
+            return load_checkpoint(p)["meta"]
+        except AdvlabError:
+            pass   # get_model moves the unreadable checkpoint aside and rebuilds it
+    get_model(cfg, name)
     return load_checkpoint(p)["meta"]
 
 
@@ -307,6 +314,11 @@ def combined_set(model, x, y, attack: str, epsilons, pgd_kwargs=None):
     return xs, y.repeat(1 + k)
 
 
+def _is_set(blob) -> bool:
+    return (isinstance(blob, dict) and isinstance(blob.get("x"), torch.Tensor) and isinstance(blob.get("y"), torch.Tensor)
+            and blob["x"].ndim == 4 and len(blob["x"]) == len(blob["y"]))
+
+
 def adversarial_set(cfg: Config, attack: str):
     """The seed's "combined" set: ``adv_n_train`` benign images plus one adversarial copy of each per
     eps in ``adv_epsilons`` (6 x 60k = 360k in the paper), crafted once against the baseline."""
@@ -322,7 +334,7 @@ def adversarial_set(cfg: Config, attack: str):
         return {"x": xs, "y": ys}
 
     name = f"sets/{artifacts.key(attack + 'set', params)}"
-    blob = artifacts.cached_tensors(name, params, build, _forced(cfg, name))
+    blob = artifacts.cached_tensors(name, params, build, _forced(cfg, name), check=_is_set)
     if cfg.force:
         _REBUILT.add(name)
     return blob["x"], blob["y"]

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from .errors import AdvlabError
 from .io import write_json
-from .profiles import PROFILES, Config, config, field_names
+from .profiles import PROFILES, Config, ConfigError, config, field_names
 
 NOTEBOOK_DIR = "notebooks"
 # Fields run_all sets itself, from its own options.
@@ -156,6 +156,8 @@ def parse_args(argv: list[str] | None = None) -> Plan:
     overrides = dict(parse_set(item, types) for item in args.sets)
     try:
         cfg = config(args.profile, **overrides).replace(device=args.device, force=args.force)
+    except ConfigError as exc:   # "--set epochs=0: must be an integer >= 1"
+        raise UsageError(f"--set {exc}" if exc.field in overrides else str(exc)) from None
     except (AdvlabError, TypeError, ValueError) as exc:
         raise UsageError(str(exc)) from None
     return Plan(args.profile, args.device, args.force, overrides, cfg, notebooks, not args.no_report)
