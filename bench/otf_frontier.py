@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import fcntl
 import json
-import math
 import os
 import platform
 import sys
@@ -73,17 +72,9 @@ def passes_per_batch(settings: dict) -> int:
     return (settings.get("steps", 40) if settings["method"] == "pgd" else 1) + 1
 
 
-def wilson(k: int, n: int, z: float = 1.96) -> list[float]:
-    """95% Wilson score interval of a proportion k / n."""
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return [max(0.0, centre - half), min(1.0, centre + half)]
-
-
 def rate(mask: torch.Tensor) -> dict:
     k, n = int(mask.sum()), len(mask)
-    return {"acc": k / n, "n_images": n, "wilson95": wilson(k, n)}
+    return {"acc": k / n, "n_images": n, "wilson95": list(robust.wilson(k, n))}
 
 
 def train(name: str, cfg) -> tuple[torch.nn.Module, dict]:
