@@ -67,9 +67,10 @@ RUNS = {
 }
 
 
-def passes_per_batch(settings: dict) -> int:
-    """Forward-backward passes per training batch: the attack's gradient steps, plus the training step."""
-    return (settings.get("steps", 40) if settings["method"] == "pgd" else 1) + 1
+def passes(settings: dict, history: dict) -> int:
+    """Training cost in forward-backward passes over the training set: per batch the attack's gradient
+    steps plus the training step, times the epochs actually trained (a rolled-back epoch was paid for)."""
+    return len(history["epochs"]) * ((settings.get("steps", 40) if settings["method"] == "pgd" else 1) + 1)
 
 
 def rate(mask: torch.Tensor) -> dict:
@@ -194,7 +195,7 @@ def main() -> None:
             model, trained = train(name, cfg)
         print(f"{name}: trained, fit {trained['fit_seconds']:.0f} s, cpu {trained['cpu_seconds']:.0f} s", flush=True)
         result = evaluate_run(model, cfg, args.n)
-        entry = {"settings": settings, "passes": settings["epochs"] * passes_per_batch(settings), **trained, **result, "threads": args.threads,
+        entry = {"settings": settings, "passes": passes(settings, trained["history"]), **trained, **result, "threads": args.threads,
                  "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores", "torch": torch.__version__,
                  "command": f"python bench/otf_frontier.py {name} --n {args.n} --threads {args.threads}"}
         merge(name, entry)
