@@ -74,6 +74,9 @@ def run_settings(cfg: dict) -> dict | None:
     if cfg.get("fast_epochs") is not None:
         madry = (f"Madry PGD-{cfg.get('madry_steps')} training {cfg.get('madry_epochs')} epochs"
                  if cfg.get("madry_epochs") else "Madry's PGD training not run in this profile")
+        if cfg.get("fast_pgd_epochs"):
+            madry = (f"PGD training with {cfg.get('fast_pgd_steps')} steps of {cfg.get('fast_pgd_alpha')}, "
+                     f"{cfg.get('fast_pgd_epochs')} epochs; {madry}")
         run["otf"] = {"fast_epochs": cfg.get("fast_epochs"), "eps": cfg.get("otf_eps"), "madry": madry,
                       "robust_n": cfg.get("robust_n"), "robust_steps": cfg.get("robust_steps"),
                       "restarts": cfg.get("robust_restarts"), "cw_restarts": cfg.get("robust_cw_restarts"),
