@@ -274,6 +274,20 @@ def _m_ranking(results, threat, attack, best, middle, worst, eps_range):
     return (is_best, is_worst), text
 
 
+def _m_pair(results, threat, attack, better, worse, eps_range):
+    """Is ``better``'s mean accuracy over ``eps_range`` above ``worse``'s? (A one-part ``both`` rule.)"""
+    lo, hi = eps_range
+    means = {}
+    for model in (better, worse):
+        c = sanity.find_curve(results, model, attack, threat)
+        vals = [] if c is None else [a for e, a in zip(c["eps"], c["acc"]) if lo - 1e-9 <= e <= hi + 1e-9]
+        if not vals:
+            return None
+        means[model] = sum(vals) / len(vals)
+    text = f"{_label(better)} {sanity.pct(means[better])}, {_label(worse)} {sanity.pct(means[worse])}"
+    return (means[better] > means[worse],), text
+
+
 def meeting_eps(eps, above, below) -> float | None:
     """The eps (linearly interpolated) at which curve ``above``, once above ``below``, first comes
     down to meet it; None when it never is above, or never comes down."""
@@ -335,7 +349,7 @@ def _m_collapse(results, threat, min_eps):
 
 
 MEASURES = {"clean": _m_clean, "curve_at": _m_curve_at, "curve_range": _m_curve_range, "loss_ends": _m_loss_ends,
-            "ranking": _m_ranking, "meeting": _m_meeting, "grid": _m_grid, "collapse": _m_collapse}
+            "ranking": _m_ranking, "pair": _m_pair, "meeting": _m_meeting, "grid": _m_grid, "collapse": _m_collapse}
 
 
 def scorecard(results: dict, claims=CLAIMS) -> list[dict]:
