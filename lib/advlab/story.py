@@ -7,7 +7,7 @@ code: :func:`check` says in the text when this run disagrees. The seed's and the
 in markdown, attributed on the same line.
 
 - :func:`pct`, :func:`rate`: a proportion as text, with its 95% Wilson interval;
-- :func:`show`: display Markdown (a plain string outside IPython);
+- :func:`show`: display Markdown (printed outside IPython);
 - :func:`check`: a sentence for a claim, and what this run says about it;
 - :func:`differences`: the table that ends each notebook: the seed's words, our number under each
   threat model, and the verdict (the report's scorecard rules, ``advlab.report.CLAIMS``).
@@ -48,13 +48,17 @@ def rate(acc: float, n: int, digits: int = 1) -> str:
     return f"{pct(acc, digits)} (95% CI {100 * lo:.{digits}f}-{pct(hi, digits)}, {n:,} images)"
 
 
-def show(text: str):
-    """Display ``text`` as Markdown in a notebook; elsewhere return it unchanged."""
+def show(text: str) -> None:
+    """Display ``text`` as Markdown in a notebook (wherever the call sits in the cell); print it elsewhere."""
     try:
-        from IPython.display import Markdown
+        from IPython import get_ipython
+        from IPython.display import Markdown, display
     except ImportError:   # pragma: no cover - IPython ships with the notebook stack
-        return text
-    return Markdown(text)
+        get_ipython = None
+    if get_ipython is not None and get_ipython() is not None:
+        display(Markdown(text))
+    else:
+        print(text)
 
 
 def check(holds: bool, claim: str, evidence: str) -> str:
