@@ -140,8 +140,9 @@ def differences(results: dict, rows) -> str:
                 o = ours.get(threat, ours.get("all"))
                 if o is None:
                     cells[threat] = "not measured under this threat model"
-                elif threat == "transfer" and "all" in ours:
-                    cells[threat] = "the same (no attack involved)"
+                elif "all" in ours:
+                    cells[threat] = ("the same" if threat == "transfer"
+                                     else f"{o['text']} (no attack involved): **{o['verdict']}**")
                 else:
                     cells[threat] = f"{o['text']}: **{o['verdict']}**"
             row = [f"\u201c{quote}\u201d" if i == 0 else "", f"{c.claim} (seed: {c.seed_text})",
