@@ -125,10 +125,11 @@ def measure(results: dict, claim_id: str) -> dict:
     return scorecard(results, [claims()[claim_id]])[0]["ours"]
 
 
-def differences(results: dict, rows) -> str:
+def differences(results: dict, rows, same_threats: bool = False) -> str:
     """The Markdown table "Where we differ from the seed": for each ``(quote, claim ids)``, the seed's
     exact words, what we measure, our number under each threat model and the verdict of the report's
-    rule (agree / partly / disagree, or not measured)."""
+    rule (agree / partly / disagree, or not measured). ``same_threats``: the rows are about the baseline,
+    for which transfer examples (crafted on the baseline) are the white-box ones."""
     lines = ["| the seed says | we measure | ours, white-box | ours, transfer |", "|---|---|---|---|"]
     for quote, ids in rows:
         ids = [ids] if isinstance(ids, str) else list(ids)
@@ -139,7 +140,8 @@ def differences(results: dict, rows) -> str:
             for threat in THREAT_NAMES:
                 o = ours.get(threat, ours.get("all"))
                 if o is None:
-                    cells[threat] = "not measured under this threat model"
+                    cells[threat] = ("the same (for the baseline, transfer is white-box)" if same_threats
+                                     else "not measured under this threat model")
                 elif "all" in ours:
                     cells[threat] = ("the same" if threat == "transfer"
                                      else f"{o['text']} (no attack involved): **{o['verdict']}**")
