@@ -45,7 +45,7 @@ def test_differences_quotes_the_seed_and_judges_each_threat_model():
                                         ("retrained better, untrained worst", "fgsm_ranking")])
     lines = table.splitlines()
     assert lines[0].startswith("| the seed says |") and len(lines) == 4
-    assert "\u201cthis model achieved 99% accuracy\u201d" in lines[2] and "95.0% (no attack involved): **disagree**" in lines[2]
+    assert "\u201cthis model achieved 99% accuracy\u201d" in lines[2] and "95.0%: **disagree**" in lines[2] and "the same (no attack involved)" in lines[2]
     # white-box: retrained below the baseline (not best), untrained worst -> partly; transfer: retrained
     # best but the baseline, not the untrained model, worst -> partly.
     assert lines[3].count("**partly**") == 2

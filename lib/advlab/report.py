@@ -311,9 +311,11 @@ def _m_meeting(results, threat, attack, above, below):
         return None
     e = meeting_eps(common, [sanity.acc_at(ca, x) for x in common], [sanity.acc_at(cb, x) for x in common])
     if e is None:
-        ever_above = any(sanity.acc_at(ca, x) > sanity.acc_at(cb, x) for x in common)
-        how = "stays above" if ever_above else "is never above"
-        return float("nan"), f"{_label(above)} {how} {_label(below)} (eps {common[0]:g}-{common[-1]:g})"
+        first = next((x for x in common if sanity.acc_at(ca, x) > sanity.acc_at(cb, x)), None)
+        if first is None:
+            return float("nan"), f"{_label(above)} is never above {_label(below)} (eps {common[0]:g}-{common[-1]:g})"
+        since = f"from eps {first:g} on" if first != common[0] else f"over eps {common[0]:g}-{common[-1]:g}"
+        return float("nan"), f"{_label(above)} is above {_label(below)} {since} and never meets it again"
     return e, f"eps {e:.2f}"
 
 

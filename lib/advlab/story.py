@@ -143,8 +143,8 @@ def differences(results: dict, rows, same_threats: bool = False) -> str:
                     cells[threat] = ("the same (for the baseline, transfer is white-box)" if same_threats
                                      else "not measured under this threat model")
                 elif "all" in ours:
-                    cells[threat] = ("the same" if threat == "transfer"
-                                     else f"{o['text']} (no attack involved): **{o['verdict']}**")
+                    cells[threat] = ("the same (no attack involved)" if threat == "transfer"
+                                     else f"{o['text']}: **{o['verdict']}**")
                 else:
                     cells[threat] = f"{o['text']}: **{o['verdict']}**"
             row = [f"\u201c{quote}\u201d" if i == 0 else "", f"{c.claim} (seed: {c.seed_text})",
