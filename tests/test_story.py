@@ -21,8 +21,7 @@ def test_wilson_interval_matches_the_closed_form():
 def test_rate_and_check_read_true():
     assert story.rate(0.983, 10000) == "98.3% (95% CI 98.0-98.5%, 10,000 images)"
     assert story.check(True, "The curve falls", "from 90% to 10%") == "The curve falls: this run agrees (from 90% to 10%)."
-    text = story.check(False, "The curve falls", "it rises")
-    assert text.startswith("**This run disagrees**") and "the curve falls" in text
+    assert story.check(False, "The curve falls", "it rises") == "The curve falls: **this run disagrees** (it rises)."
 
 
 def _curve(model, attack, threat, acc):

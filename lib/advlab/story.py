@@ -66,7 +66,7 @@ def check(holds: bool, claim: str, evidence: str) -> str:
     ``check(drop > 0.5, "The curve falls steeply between 0.1 and 0.3", "from 92% to 11%")``."""
     if holds:
         return f"{claim}: this run agrees ({evidence})."
-    return f"**This run disagrees** with the text's claim that {claim[0].lower() + claim[1:]} ({evidence})."
+    return f"{claim}: **this run disagrees** ({evidence})."
 
 
 def compute_time(notebook: str, root: str | Path = ".") -> str:
