@@ -36,7 +36,7 @@ class Config:
     pretrained: bool = False        # use the shipped weights (pretrained/<profile>/) instead of training
     # baseline (seed table)
     n_train: int | None = None      # training images for the baseline; None = all 60,000
-    epochs: int = 4                 # seed: >= 50
+    epochs: int = 6                 # seed: >= 50; 6 keeps clean accuracy >= 98.5% for seeds 0-2 (bench/baseline_seeds.py)
     batch_size: int = 128
     lr: float = 1e-3
     # evaluation
