@@ -12,6 +12,7 @@ BAD = {
     "device": ["tpu", None],
     "seed": [-1, 0.5, True],
     "force": [1, "yes"],
+    "pretrained": [1, "yes", None],
     "n_train": [0, -3, 60001, 2.5, "all"],
     "epochs": [0, -1, 1.5, True, None],
     "batch_size": [0, -128],

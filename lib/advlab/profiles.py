@@ -32,6 +32,7 @@ class Config:
     device: str = "auto"            # auto | cpu | cuda | mps
     seed: int = 0
     force: bool = False             # recompute cached artifacts
+    pretrained: bool = False        # use the shipped weights (pretrained/<profile>/) instead of training
     # baseline (seed table)
     n_train: int | None = None      # training images for the baseline; None = all 60,000
     epochs: int = 4                 # seed: >= 50
@@ -150,6 +151,7 @@ RULES = {
     "device": _choice(DEVICES),
     "seed": _scalar(True, 0),
     "force": (lambda v: isinstance(v, bool), "true or false"),
+    "pretrained": (lambda v: isinstance(v, bool), "true or false"),
     "n_train": _scalar(True, 1, N_TRAIN_IMAGES, none="all"),
     "epochs": COUNT,
     "batch_size": COUNT,
