@@ -99,7 +99,10 @@ class _Attacker:
         if name not in self.models:
             path = artifacts.path(f"models/{pipeline.model_key(self.cfg, name)}", ".pt")
             try:
-                self.models[name] = load_model(path) if path.exists() else None
+                if self.cfg.pretrained:   # the shipped weights (advlab.pretrained): loaded, never trained
+                    self.models[name] = pipeline.get_model(self.cfg, name)
+                else:
+                    self.models[name] = load_model(path) if path.exists() else None
             except AdvlabError:
                 self.models[name] = None
         return self.models[name]
