@@ -49,8 +49,9 @@ CHAPTERS = [
 
 
 def wilson(correct: float, n: int) -> tuple[float, float]:
-    """The 95% Wilson interval of an accuracy ``correct`` measured on ``n`` images ((0, 1) when n is 0)."""
-    return wilson_acc(correct, int(n)) if n else (0.0, 1.0)
+    """The 95% Wilson interval of an accuracy ``correct`` measured on ``n`` images ((0, 1) when n is 0;
+    an accuracy recorded outside [0, 1] is clamped to it)."""
+    return wilson_acc(min(1.0, max(0.0, float(correct))), int(n)) if n else (0.0, 1.0)
 
 
 def png_data_uri(image: torch.Tensor) -> str:
