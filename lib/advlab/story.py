@@ -26,20 +26,10 @@ def pct(a: float, digits: int = 1) -> str:
     return f"{100 * a:.{digits}f}%"
 
 
-def _wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval of a proportion k/n (95% for z = 1.96). Kept private: the shared
-    ``advlab.stats.wilson`` replaces it once it lands."""
-    if n <= 0:
-        raise ValueError(f"n must be positive, got {n}")
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
 def interval(acc: float, n: int) -> tuple[float, float]:
-    """95% Wilson interval of an accuracy ``acc`` measured on ``n`` images."""
-    return _wilson(round(acc * n), n)
+    """95% Wilson interval of an accuracy ``acc`` measured on ``n`` images (``advlab.stats``)."""
+    from .stats import wilson_acc
+    return wilson_acc(acc, n)
 
 
 def rate(acc: float, n: int, digits: int = 1) -> str:
