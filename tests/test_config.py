@@ -51,6 +51,10 @@ BAD = {
     "robust_cw_restarts": [0],
     "sanity_n": [0],
     "sanity_steps": [0],
+    "apgd_steps": [0],
+    "apgd_restarts": [0],
+    "apgd_targets": [0, 10],
+    "baseline_seeds": [[-1], [0.5], [1, 0], None],
 }
 
 

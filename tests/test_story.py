@@ -1,6 +1,6 @@
 """advlab.story: the sentences the notebooks generate from their numbers."""
 import json
-import pytest
+
 
 from advlab import story
 

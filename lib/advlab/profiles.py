@@ -200,6 +200,10 @@ RULES = {
     "robust_cw_restarts": COUNT,
     "sanity_n": _scalar(True, 1, N_TEST_IMAGES),
     "sanity_steps": COUNT,
+    "apgd_steps": COUNT,
+    "apgd_restarts": COUNT,
+    "apgd_targets": _scalar(True, 1, 9),
+    "baseline_seeds": _numbers(True, 0, may_be_empty=True),
 }
 
 
