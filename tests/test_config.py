@@ -48,13 +48,13 @@ BAD = {
     "robust_n": [-5, 0, 10001],
     "robust_steps": [0],
     "robust_restarts": [0],
-    "robust_cw_restarts": [0],
-    "sanity_n": [0],
-    "sanity_steps": [0],
-    "apgd_steps": [0],
+    "robust_cw_restarts": [-1, 1.5],
+    "apgd_steps": [0, -3],
     "apgd_restarts": [0],
     "apgd_targets": [0, 10],
-    "baseline_seeds": [[-1], [0.5], [1, 0], None],
+    "baseline_seeds": [[-1], [2, 1], [0.5]],
+    "sanity_n": [0],
+    "sanity_steps": [0],
 }
 
 

@@ -150,17 +150,6 @@ def test_guard_rolls_back_on_collapse(mnist_train, monkeypatch):
 
 # --- the stronger evaluation -----------------------------------------------------------------------
 
-def test_wilson_interval():
-    lo, hi = robust.wilson(8, 10)                 # the textbook example: 8 of 10, 95%
-    assert lo == pytest.approx(0.4902, abs=1e-4) and hi == pytest.approx(0.9433, abs=1e-4)
-    assert robust.wilson(0, 10) == (0.0, pytest.approx(0.2775, abs=1e-4))
-    assert robust.wilson(10, 10)[1] == 1.0 and robust.wilson(10, 10)[0] == pytest.approx(0.7225, abs=1e-4)
-    lo, hi = robust.wilson(750, 1000)
-    assert lo < 0.75 < hi and hi - lo == pytest.approx(2 * 1.96 * (0.75 * 0.25 / 1000) ** 0.5, rel=0.01)
-    with pytest.raises(ValueError, match="successes"):
-        robust.wilson(11, 10)
-
-
 def test_robust_eval_worst_case_never_above_any_attack(trained_model, test_batch):
     x, y = test_batch[0][:200], test_batch[1][:200]
     attacks = robust.attack_suite(0.15, steps=5, restarts=2, cw_restarts=1, apgd_steps=5, apgd_targets=2)

@@ -1,15 +1,23 @@
 """advlab.story: the sentences the notebooks generate from their numbers."""
 import json
+import math
 
+import pytest
+
+from advlab.stats import Z95
 
 from advlab import story
 
 
-def test_interval_is_the_wilson_interval():
-    from advlab.stats import wilson
-    assert story.interval(0.983, 10000) == wilson(9830, 10000)
+def test_wilson_interval_matches_the_closed_form():
+    lo, hi = story.interval(0.0, 10)
+    assert lo == 0 and math.isclose(hi, Z95 ** 2 / (10 + Z95 ** 2), rel_tol=1e-12)   # k = 0: upper = z^2 / (n + z^2)
+    lo, hi = story.interval(0.5, 10)
+    assert math.isclose(lo + hi, 1.0) and math.isclose(hi, 0.7634, abs_tol=1e-4)
     lo, hi = story.interval(0.983, 10000)
     assert lo < 0.983 < hi and hi - lo < 0.006
+    with pytest.raises(ValueError):
+        story.interval(0.1, 0)
 
 
 def test_rate_and_check_read_true():

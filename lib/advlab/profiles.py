@@ -197,13 +197,13 @@ RULES = {
     "robust_n": _scalar(True, 1, N_TEST_IMAGES),
     "robust_steps": COUNT,
     "robust_restarts": COUNT,
-    "robust_cw_restarts": COUNT,
-    "sanity_n": _scalar(True, 1, N_TEST_IMAGES),
-    "sanity_steps": COUNT,
+    "robust_cw_restarts": _scalar(True, 0),
     "apgd_steps": COUNT,
     "apgd_restarts": COUNT,
     "apgd_targets": _scalar(True, 1, 9),
     "baseline_seeds": _numbers(True, 0, may_be_empty=True),
+    "sanity_n": _scalar(True, 1, N_TEST_IMAGES),
+    "sanity_steps": COUNT,
 }
 
 

@@ -160,17 +160,6 @@ def train_on_the_fly(model: nn.Module, x: torch.Tensor, y: torch.Tensor, method:
 
 # --- evaluation -----------------------------------------------------------------------------------
 
-def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """The Wilson score interval (95% for z = 1.96) of a proportion ``successes / n``: unlike
-    p +- z sqrt(p (1 - p) / n), it stays inside [0, 1] and is not empty at 0% or 100%."""
-    if n < 1 or not 0 <= successes <= n:
-        raise ValueError(f"need 0 <= successes <= n and n >= 1, got {successes} of {n}")
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
 def correct_under(model: nn.Module, y: torch.Tensor, x_adv: torch.Tensor) -> torch.Tensor:
     """Per image: does ``model`` still classify ``x_adv`` as ``y``?"""
     return predict(model, x_adv) == y.to(x_adv.device)

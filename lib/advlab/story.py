@@ -15,8 +15,9 @@ in markdown, attributed on the same line.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
+
+from .stats import wilson_acc
 
 THREAT_NAMES = {"whitebox": "white-box", "transfer": "transfer"}
 
@@ -27,8 +28,7 @@ def pct(a: float, digits: int = 1) -> str:
 
 
 def interval(acc: float, n: int) -> tuple[float, float]:
-    """95% Wilson interval of an accuracy ``acc`` measured on ``n`` images (``advlab.stats``)."""
-    from .stats import wilson_acc
+    """95% Wilson interval of an accuracy ``acc`` measured on ``n`` images."""
     return wilson_acc(acc, n)
 
 
