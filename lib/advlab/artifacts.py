@@ -46,16 +46,27 @@ def cached_json(name: str, params: dict, build: Callable[[], object], force: boo
                 root: Path | None = None):
     """Like ``cached_tensors`` for small JSON results (curves, numbers)."""
     p = path(name, ".json", root)
-    if p.exists() and not force:
-        try:
-            blob = json.loads(p.read_text())
-            if blob.get("params") == json.loads(json.dumps(params, default=str)):
-                return blob["value"]
-        except (json.JSONDecodeError, AttributeError, KeyError):
-            print(f"advlab: cached {p} is unreadable; rebuilding it")
+    if not force:
+        value = load_json(name, params, root)
+        if value is not None:
+            return value
     value = build()
     write_json(p, {"params": params, "value": value})
     return value
+
+
+def load_json(name: str, params: dict, root: Path | None = None):
+    """The value ``cached_json`` saved under ``name`` for these ``params``, or None (computes nothing)."""
+    p = path(name, ".json", root)
+    if not p.exists():
+        return None
+    try:
+        blob = json.loads(p.read_text())
+        if blob.get("params") == json.loads(json.dumps(params, default=str)):
+            return blob["value"]
+    except (json.JSONDecodeError, AttributeError, KeyError):
+        print(f"advlab: cached {p} is unreadable; rebuilding it")
+    return None
 
 
 def require(p: Path, what: str) -> Path:

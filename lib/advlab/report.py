@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from . import sanity
+from . import challenge, sanity
+from .errors import AdvlabError
 from .io import atomic_path, write_json
 from .pipeline import FIGURES, MODELS, NOTEBOOKS
 from .profiles import EXPECTED_CPU_TIME
@@ -445,6 +446,11 @@ def collect(profile: str, root: str | Path = ".") -> dict:
             if model in results["models"]:
                 results["models"][model].setdefault("sanity", {})[f"curves_{check}"] = r
     results["claims_by_threat"] = claims_by_threat(results["scorecard"])
+    try:
+        results["leaderboard"] = challenge.load_leaderboard(profile, root)
+    except AdvlabError as exc:
+        results["leaderboard"] = []
+        results["warnings"].append(str(exc))
     return results
 
 
@@ -658,6 +664,7 @@ def render_html(results: dict, pages: dict | None = None, root: str | Path = "."
     add("</table>")
 
     _render_robust(results, add)
+    _render_leaderboard(results, add)
 
     # clean accuracy
     add("<h2 id='clean'>Clean accuracy</h2>")
@@ -731,6 +738,23 @@ def render_html(results: dict, pages: dict | None = None, root: str | Path = "."
         add("<details><summary>Configuration</summary><pre>" + _e(json.dumps(cfg, indent=2)) + "</pre></details>")
     add("</body></html>")
     return "\n".join(h)
+
+
+def _render_leaderboard(results: dict, add) -> None:
+    """The course challenge's leaderboard (``advlab.challenge``), strongest attack first."""
+    add("<h2 id='challenge'>Challenge leaderboard</h2>")
+    add(f"<p>Adversarial versions of the 10,000 test images (eps {challenge.EPS:g}, L-inf), scored with "
+        "<code>python -m advlab.challenge attack.npy</code>: the accuracy of the attacked model on them, lower is a "
+        "stronger attack.</p>")
+    entries = results.get("leaderboard") or []
+    if not entries:
+        add("<p class='muted'>No submission yet.</p>")
+        return
+    add("<table><tr><th>Rank</th><th>Name</th><th>Accuracy</th><th>Model attacked</th><th>Date</th></tr>")
+    for i, e in enumerate(entries, 1):
+        add(f"<tr><td class='num'>{i}</td><td>{_e(e.get('name'))}</td><td class='num'>{sanity.pct(e.get('accuracy'))}</td>"
+            f"<td>{_e(_label(e.get('model', '')))}</td><td>{_e(e.get('date'))}</td></tr>")
+    add("</table>")
 
 
 def _render_robust(results: dict, add) -> None:
