@@ -167,3 +167,20 @@ def test_default_model_is_the_most_robust_cached_on_the_fly_model(tmp_path, monk
         params = pipeline._robust_params(cfg, n)
         artifacts.cached_json(f"robust/{artifacts.key('robust', params)}", params, lambda: {"robust_acc": weakest_last[n]})
     assert challenge.default_model(cfg) == names[0]
+
+
+def test_report_shows_the_leaderboard(tmp_path):
+    from advlab import report
+    from advlab.io import write_json
+
+    entries = [{"name": "weak <attack>", "accuracy": 0.9, "model": "fast_adv", "date": "2026-01-02T00:00:00+00:00"},
+               {"name": "strong", "accuracy": 0.12, "model": "fast_adv", "date": "2026-01-01T00:00:00+00:00"}]
+    write_json(challenge.leaderboard_path("board", tmp_path), {"profile": "board", "entries": entries})
+    page = report.build_report("board", root=tmp_path, export=False).read_text()
+    section = page[page.index("id='challenge'"):]
+    assert section.index("strong") < section.index("weak &lt;attack&gt;"), "best attack first, names escaped"
+    assert "12.0%" in section and "90.0%" in section
+    results = json.loads((tmp_path / "report" / "board" / "results.json").read_text())
+    assert [e["name"] for e in results["leaderboard"]] == ["strong", "weak <attack>"]
+    empty = report.build_report("none", root=tmp_path, export=False).read_text()
+    assert "No submission yet" in empty

@@ -42,6 +42,24 @@ def test_masters_have_at_least_three_checked_questions():
                 public += 1
 
 
+def test_test_cells_have_no_bare_expressions():
+    """Otter runs each test cell as a doctest: a bare expression (``torch.manual_seed(0)``, ``model.eval()``)
+    prints a value the doctest does not expect, and the test fails even for a right answer."""
+    import ast
+
+    for master in exercises.masters():
+        in_tests = False
+        for cell in _cells(master):
+            src = _source(cell)
+            if cell["cell_type"] == "raw" and src in ("# BEGIN TESTS", "# END TESTS"):
+                in_tests = src == "# BEGIN TESTS"
+            elif in_tests and cell["cell_type"] == "code":
+                for node in ast.parse(src).body:
+                    bare = isinstance(node, ast.Expr) and not (isinstance(node.value, ast.Constant)
+                                                               and isinstance(node.value.value, str))
+                    assert not bare, f"{master.name}: assign it (`_ = ...`): {ast.unparse(node)}"
+
+
 def test_notebooks_carry_no_outputs_and_students_no_solutions():
     for path in sorted((ROOT / "exercises").glob("*/*.ipynb")):
         if "build" in path.parts:
