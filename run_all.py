@@ -2,7 +2,7 @@
 """Run the AdvLab notebooks in order with papermill and build the report.
 
     python run_all.py [--profile smoke|quick|paper] [--device auto|cpu|cuda|mps] [--only 02,03]
-                      [--force] [--set name=value ...]
+                      [--force] [--pretrained] [--set name=value ...]
 
 The report lands in report/<profile>/index.html. The work is done by advlab.runner.
 """

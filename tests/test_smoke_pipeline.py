@@ -86,3 +86,91 @@ def test_smoke_figures_and_page(smoke_run):
     assert len(re.findall(r'<img src="data:image/png;base64,', page)) == len(FIGURES)
     for nb in NOTEBOOKS:
         assert f"href='{nb}.html'" in page
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+def _playwright():
+    """Playwright's sync API, or a skip saying what is missing (CI installs both: see .ci/run)."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("the browser test needs the playwright package (pip install -e '.[test]')")
+    if not CHROMIUM.exists():
+        pytest.skip(f"the browser test needs Chromium at {CHROMIUM} (apt-get install chromium)")
+    return sync_playwright
+
+
+@pytest.mark.slow
+def test_explorer_works_offline_in_a_browser(smoke_run):
+    """report/smoke/index.html opened from disk in headless Chromium, every non-file request blocked:
+    moving the eps slider (arrow keys, End) and changing the model change the images, the readout and
+    the curve's marker; the readout shows the recorded accuracy; no console error, nothing fetched."""
+    sync_playwright = _playwright()
+    proc, _ = smoke_run
+    assert proc.returncode == 0
+    results = json.loads((REPORT / "results.json").read_text())
+    curves = {(c["model"], c["attack"], c["threat"]): c for c in results["curves"]}
+    page_path = REPORT / "index.html"
+    assert page_path.stat().st_size < 5e6
+    shot = REPORT / "explorer.png"
+    errors, requests = [], []
+
+    def route(r):
+        if r.request.url.startswith(("file:", "data:")):
+            return r.continue_()
+        requests.append(r.request.url)
+        return r.abort()
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.route("**/*", route)
+            page.goto(page_path.as_uri())
+            ex = page.locator("#explore-04")
+            ex.wait_for()
+            assert ex.get_attribute("class").split() == ["explorer", "ready"], "the script did not run"
+            slider, readout = ex.get_by_label("Epsilon", exact=True), ex.locator(".ex-readout")
+
+            def state():
+                return (readout.inner_text(), [i.get_attribute("src") for i in ex.locator(".ex-images img").all()],
+                        ex.locator("circle.marker").get_attribute("cx"))
+
+            ex.get_by_label("Model", exact=True).select_option("baseline")
+            ex.get_by_label("Attack", exact=True).select_option("fgsm")
+            ex.get_by_label("Threat model", exact=True).select_option("whitebox")
+            slider.focus()
+            page.keyboard.press("Home")
+            start = state()
+            c = curves[("baseline", "fgsm", "whitebox")]
+            assert f"eps {c['eps'][0]:.2f}: accuracy {100 * c['acc'][0]:.1f}%" in start[0]
+            assert len(start[1]) == 5 and all(s.startswith("data:image/png;base64,") for s in start[1])
+            page.keyboard.press("ArrowRight")
+            page.keyboard.press("ArrowRight")
+            moved = state()
+            assert f"eps {c['eps'][2]:.2f}: accuracy {100 * c['acc'][2]:.1f}%" in moved[0]
+            assert moved[0] != start[0] and moved[1] != start[1] and moved[2] != start[2]
+            assert slider.get_attribute("aria-valuetext") == f"epsilon {c['eps'][2]:.2f}"
+            page.keyboard.press("End")
+            end = state()
+            assert f"eps {c['eps'][-1]:.2f}" in end[0] and end[1] != moved[1]
+            ex.get_by_label("Model", exact=True).select_option("pgd_retrained")   # another model at the same eps
+            other = state()
+            c2 = curves[("pgd_retrained", "fgsm", "whitebox")]
+            assert f"eps {c2['eps'][-1]:.2f}: accuracy {100 * c2['acc'][-1]:.1f}%" in other[0]
+            assert "Wilson interval" in other[0] and other[1] != end[1]
+            slider.focus()
+            page.keyboard.press("ArrowLeft")
+            assert state()[0] != other[0]
+            ex.screenshot(path=str(shot))
+        finally:
+            browser.close()
+    print(f"explorer screenshot: {shot}")
+    assert errors == [], errors
+    assert requests == [], f"the page tried to fetch {requests}"

@@ -1,10 +1,13 @@
 """A small cache of computed artifacts (models, adversarial sets, curves), keyed by the parameters
-that produced them: nothing is recomputed while its key is unchanged, and every write is atomic."""
+that produced them: nothing is recomputed while its key is unchanged, and every write is atomic.
+The cache heals itself: an entry that cannot be read is moved aside (``<name>.corrupt``) with a
+one-line warning, and rebuilt."""
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Callable
 
@@ -26,15 +29,28 @@ def path(name: str, suffix: str, root: Path | None = None) -> Path:
     return Path(root or ROOT) / f"{name}{suffix}"
 
 
+def quarantine(p: Path, why: str) -> Path:
+    """Move the unreadable cache entry ``p`` aside to ``<p>.corrupt`` (replacing an older one) and say so."""
+    bad = p.with_name(p.name + ".corrupt")
+    os.replace(p, bad)
+    print(f"advlab: warning: cached {p} is unreadable ({why}); moved it to {bad.name} and rebuilding it",
+          file=sys.stderr, flush=True)
+    return bad
+
+
 def cached_tensors(name: str, params: dict, build: Callable[[], dict], force: bool = False,
-                   root: Path | None = None) -> dict:
-    """Load the dict of tensors saved under ``name``, or build, save (atomically) and return it."""
+                   root: Path | None = None, check: Callable[[object], bool] | None = None) -> dict:
+    """Load the dict of tensors saved under ``name``, or build, save (atomically) and return it.
+    A file that does not load (or fails ``check``) is moved aside and rebuilt."""
     p = path(name, ".pt", root)
     if p.exists() and not force:
         try:
-            return torch.load(p, map_location="cpu", weights_only=True)
+            value = torch.load(p, map_location="cpu", weights_only=True)
+            if check is None or check(value):
+                return value
+            quarantine(p, "unexpected content")
         except Exception as exc:
-            print(f"advlab: cached {p} is unreadable ({type(exc).__name__}); rebuilding it")
+            quarantine(p, f"{type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}")
     value = build()
     with atomic_path(p) as tmp:
         torch.save(value, tmp)
@@ -44,12 +60,19 @@ def cached_tensors(name: str, params: dict, build: Callable[[], dict], force: bo
 
 def cached_json(name: str, params: dict, build: Callable[[], object], force: bool = False,
                 root: Path | None = None):
-    """Like ``cached_tensors`` for small JSON results (curves, numbers)."""
+    """Like ``cached_tensors`` for small JSON results (curves, numbers). An entry saved for other
+    parameters is rebuilt; one that cannot be read is moved aside first."""
     p = path(name, ".json", root)
-    if not force:
-        value = load_json(name, params, root)
-        if value is not None:
-            return value
+    if p.exists() and not force:
+        try:
+            blob = json.loads(p.read_text())
+            if not isinstance(blob, dict) or "params" not in blob or "value" not in blob:
+                raise ValueError("not a cached result")
+        except ValueError as exc:   # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            quarantine(p, f"{type(exc).__name__}: {str(exc)[:120]}")
+        else:
+            if blob["params"] == json.loads(json.dumps(params, default=str)):
+                return blob["value"]
     value = build()
     write_json(p, {"params": params, "value": value})
     return value
@@ -62,10 +85,10 @@ def load_json(name: str, params: dict, root: Path | None = None):
         return None
     try:
         blob = json.loads(p.read_text())
-        if blob.get("params") == json.loads(json.dumps(params, default=str)):
-            return blob["value"]
-    except (json.JSONDecodeError, AttributeError, KeyError):
-        print(f"advlab: cached {p} is unreadable; rebuilding it")
+        if isinstance(blob, dict) and blob.get("params") == json.loads(json.dumps(params, default=str)):
+            return blob.get("value")
+    except (OSError, ValueError):   # unreadable: cached_json moves it aside when it rebuilds
+        pass
     return None
 
 

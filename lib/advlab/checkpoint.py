@@ -67,3 +67,19 @@ def load_model(path: str | os.PathLike, model: nn.Module | None = None, device=N
 
 def checkpoint_meta(path: str | os.PathLike) -> dict:
     return load_checkpoint(path)["meta"]
+
+
+def load_cached_model(path: str | os.PathLike, model: nn.Module, device=None) -> nn.Module | None:
+    """``load_model`` for a cache entry: a checkpoint that cannot be read into ``model`` (truncated,
+    garbage, another architecture) is moved aside (``<path>.corrupt``) with a warning; returns None then,
+    and the caller rebuilds it."""
+    from .artifacts import quarantine
+    try:
+        return load_model(path, model, device)
+    except AdvlabError as exc:
+        text = str(exc)
+        why = ("saved for another architecture" if "does not match" in text else
+               f"not an {FORMAT} file" if "is not an" in text else
+               "truncated or not a checkpoint" + (f", {text.split('(', 1)[1].split(':')[0]}" if "(" in text else ""))
+        quarantine(Path(path), why)
+        return None

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import functools
 import os
-import time
 from pathlib import Path
 
 import torch
 
 from . import artifacts
 from .attacks import fgsm_signs, fgsm_sweep_predictions, pgd
-from .checkpoint import load_checkpoint, load_model, save_model
+from .checkpoint import load_cached_model, load_checkpoint, save_model
 from .data import load_mnist, subset
 from .errors import AdvlabError
 from .evaluation import predict
@@ -131,7 +130,7 @@ def _baseline_params(cfg: Config) -> dict:
 
 
 def _set_params(cfg: Config, attack: str) -> dict:
-    params = {"baseline": artifacts.key("baseline", _baseline_params(cfg)), "attack": attack,
+    params = {"baseline": model_key(cfg, "baseline"), "attack": attack,
               "adv_n_train": cfg.adv_n_train, "adv_epsilons": cfg.adv_epsilons, "seed": cfg.seed}
     if attack == "pgd":
         params.update(pgd_steps=cfg.pgd_train_steps, pgd_alpha_factor=cfg.pgd_alpha_factor)
@@ -190,7 +189,7 @@ def otf_data(cfg: Config):
     return (x[g:], y[g:]), (x[:g], y[:g])
 
 
-def _train_otf(cfg: Config, name: str, device):
+def _train_otf(cfg: Config, name: str, device, checkpoint=None):
     from .robust import train_on_the_fly
     kind, width = _otf(name)
     p = _otf_params(cfg, name)
@@ -203,7 +202,8 @@ def _train_otf(cfg: Config, name: str, device):
         extra = dict(steps=p["steps"], pgd_alpha=p["alpha"])
     history = train_on_the_fly(model, x, y, p["method"], p["eps"], p["epochs"], ramp_epochs=p["ramp"],
                                batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed, guard=guard,
-                               guard_steps=cfg.guard_steps, guard_drop=cfg.guard_drop, desc=name, **extra)
+                               guard_steps=cfg.guard_steps, guard_drop=cfg.guard_drop, desc=name,
+                               checkpoint=checkpoint, **extra)
     return model, history
 
 
@@ -215,20 +215,43 @@ def _split(name: str):
 
 
 def model_key(cfg: Config, name: str) -> str:
-    return artifacts.key(name, _model_params(cfg, name))
+    """The cache key of model ``name``. With ``cfg.pretrained``, the shipped weights' key: what is computed
+    from them (sets, curves, evaluations) is cached apart from what a local training gives."""
+    key = trained_key(cfg, name)
+    if cfg.pretrained:
+        from .pretrained import entry
+        key = artifacts.key(name, {"trained": key, "sha256": entry(cfg.profile, name, key)["sha256"]})
+    return key
+
+
+def trained_key(cfg: Config, name: str) -> str:
+    """The key of model ``name`` as trained by this pipeline (also the key shipped weights carry)."""
+    return artifacts.key(name, _model_params(cfg.replace(pretrained=False) if cfg.pretrained else cfg, name))
 
 
 def get_model(cfg: Config, name: str) -> torch.nn.Module:
-    """The trained model ``name``, from the cache or trained now (with everything it needs)."""
+    """The trained model ``name``: the shipped weights with ``cfg.pretrained``; else from the cache, or
+    trained now (with everything it needs). An interrupted training resumes from its checkpoint
+    (``artifacts/models/<key>.ckpt``, written after every epoch) at the next call, unless forced."""
     device = resolve_device(cfg.device)
+    if cfg.pretrained:
+        from .pretrained import load
+        return load(cfg.profile, name, key=trained_key(cfg, name), device=device)
     p = artifacts.path(f"models/{model_key(cfg, name)}", ".pt")
-    if p.exists() and not _forced(cfg, p):
-        return load_model(p, device=device)
+    forced = _forced(cfg, p)
+    if p.exists() and not forced:
+        width = _otf(name)[1] if _otf(name) else 1
+        model = load_cached_model(p, BaselineCNN(width=width), device)   # None: unreadable, moved aside
+        if model is not None:
+            return model
+    ckpt = p.with_suffix(".ckpt")
+    if forced:
+        ckpt.unlink(missing_ok=True)
     history = None
     if _otf(name):
-        start = time.perf_counter()
-        model, history = _train_otf(cfg, name, device)
+        model, history = _train_otf(cfg, name, device, ckpt)
         losses = [row["loss"] for row in history["epochs"]]
+        seconds = sum(row["seconds"] + row.get("guard_seconds", 0.0) for row in history["epochs"])
     elif name == "baseline":
         x, y = train_data(cfg)
         torch.manual_seed(cfg.seed)
@@ -244,10 +267,13 @@ def get_model(cfg: Config, name: str) -> torch.nn.Module:
             model = BaselineCNN().to(device)
         epochs, desc = cfg.adv_epochs, name
     if history is None:
-        start = time.perf_counter()   # training only: building a combined set is not counted
-        losses = fit(model, x, y, epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed, desc=desc)
+        clock = {"seconds": 0.0}   # training seconds (not building a set), epochs before an interruption included
+        losses = fit(model, x, y, epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed, desc=desc,
+                     checkpoint=ckpt, state={"clock": clock},
+                     on_epoch_end=lambda epoch, loss, s: clock.update(seconds=clock["seconds"] + s))
+        seconds = clock["seconds"]
     meta = {"name": name, "params": _model_params(cfg, name), "losses": losses,
-            "train_seconds": time.perf_counter() - start, "device": str(device), "width": model.width}
+            "train_seconds": seconds, "device": str(device), "width": model.width}
     if history is not None:
         meta["history"] = history
     save_model(model, p, meta)
@@ -258,9 +284,16 @@ def get_model(cfg: Config, name: str) -> torch.nn.Module:
 
 def model_info(cfg: Config, name: str) -> dict:
     """The metadata saved with a trained model (losses, training time); trains it if needed."""
+    if cfg.pretrained:
+        from .pretrained import info
+        return info(cfg.profile, name, key=trained_key(cfg, name))
     p = artifacts.path(f"models/{model_key(cfg, name)}", ".pt")
-    if not p.exists() or _forced(cfg, p):
-        get_model(cfg, name)
+    if p.exists() and not _forced(cfg, p):
+        try:
+            return load_checkpoint(p)["meta"]
+        except AdvlabError:
+            pass   # get_model moves the unreadable checkpoint aside and rebuilds it
+    get_model(cfg, name)
     return load_checkpoint(p)["meta"]
 
 
@@ -299,6 +332,11 @@ def combined_set(model, x, y, attack: str, epsilons, pgd_kwargs=None):
     return xs, y.repeat(1 + k)
 
 
+def _is_set(blob) -> bool:
+    return (isinstance(blob, dict) and isinstance(blob.get("x"), torch.Tensor) and isinstance(blob.get("y"), torch.Tensor)
+            and blob["x"].ndim == 4 and len(blob["x"]) == len(blob["y"]))
+
+
 def adversarial_set(cfg: Config, attack: str):
     """The seed's "combined" set: ``adv_n_train`` benign images plus one adversarial copy of each per
     eps in ``adv_epsilons`` (6 x 60k = 360k in the paper), crafted once against the baseline."""
@@ -314,7 +352,7 @@ def adversarial_set(cfg: Config, attack: str):
         return {"x": xs, "y": ys}
 
     name = f"sets/{artifacts.key(attack + 'set', params)}"
-    blob = artifacts.cached_tensors(name, params, build, _forced(cfg, name))
+    blob = artifacts.cached_tensors(name, params, build, _forced(cfg, name), check=_is_set)
     if cfg.force:
         _REBUILT.add(name)
     return blob["x"], blob["y"]

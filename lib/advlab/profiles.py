@@ -12,9 +12,13 @@ profile's values through papermill, and ``--set name=value`` overrides single fi
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
 from .errors import AdvlabError
+
+N_TRAIN_IMAGES, N_TEST_IMAGES = 60000, 10000   # MNIST
+DEVICES = ["auto", "cpu", "cuda", "mps"]
 
 SWEEP_EPSILONS = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]   # the seed's FGSM sweep
 ADV_EPSILONS = [0.05, 0.1, 0.2, 0.25, 0.3]                             # the seed's combined sets
@@ -28,6 +32,7 @@ class Config:
     device: str = "auto"            # auto | cpu | cuda | mps
     seed: int = 0
     force: bool = False             # recompute cached artifacts
+    pretrained: bool = False        # use the shipped weights (pretrained/<profile>/) instead of training
     # baseline (seed table)
     n_train: int | None = None      # training images for the baseline; None = all 60,000
     epochs: int = 4                 # seed: >= 50
@@ -69,7 +74,11 @@ class Config:
     sanity_n: int = 500             # test images for each model's sanity checks
     sanity_steps: int = 10
 
+    def __post_init__(self):
+        validate(self)
+
     def replace(self, **changes) -> "Config":
+        """A copy with ``changes`` applied; unknown names and out-of-range values are an error."""
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
         if unknown:
             raise AdvlabError(f"unknown parameter(s) {sorted(unknown)}; known: {', '.join(field_names())}")
@@ -77,6 +86,120 @@ class Config:
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+class ConfigError(AdvlabError):
+    """A Config field outside its allowed range; ``field`` names it."""
+
+    def __init__(self, name: str, value, allowed: str):
+        super().__init__(f"{name}={value!r}: must be {allowed}")
+        self.field = name
+
+
+# --- validation: one rule per field, checked whenever a Config is made (config(), replace(), run_all) ---
+
+def _number(value, integer: bool) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return isinstance(value, int) if integer else math.isfinite(value)
+
+
+def _interval(lo, hi, lo_open=False, hi_open=False) -> str:
+    if hi is None:
+        return f"{'>' if lo_open else '>='} {lo:g}"
+    return f"in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+
+
+def _inside(v, lo, hi, lo_open, hi_open) -> bool:
+    return (v > lo if lo_open else v >= lo) and (hi is None or (v < hi if hi_open else v <= hi))
+
+
+def _scalar(integer: bool, lo, hi=None, lo_open=False, hi_open=False, none: str | None = None):
+    """A rule for a number in an interval; ``none`` (what None means) allows None."""
+    allowed = f"{'an integer' if integer else 'a number'} {_interval(lo, hi, lo_open, hi_open)}"
+    if none:
+        allowed += f", or null ({none})"
+
+    def check(v):
+        if v is None:
+            return none is not None
+        return _number(v, integer) and _inside(v, lo, hi, lo_open, hi_open)
+    return check, allowed
+
+
+def _numbers(integer: bool, lo, hi=None, lo_open=False, may_be_empty=False):
+    """A rule for an ascending list of distinct numbers in an interval."""
+    what = "integers" if integer else "numbers"
+    allowed = (f"{'an' if may_be_empty else 'a non-empty'} ascending list of distinct {what} "
+               f"{_interval(lo, hi, lo_open)}")
+
+    def check(v):
+        return (isinstance(v, list) and (may_be_empty or len(v) > 0)
+                and all(_number(e, integer) and _inside(e, lo, hi, lo_open, False) for e in v)
+                and all(a < b for a, b in zip(v, v[1:])))
+    return check, allowed
+
+
+def _choice(options):
+    return (lambda v: v in options), f"one of {', '.join(map(str, options))}"
+
+
+COUNT = _scalar(True, 1)
+EPS = _scalar(False, 0, 1)
+RULES = {
+    "profile": (lambda v: v in PROFILES, "a profile name (smoke, quick or paper)"),
+    "device": _choice(DEVICES),
+    "seed": _scalar(True, 0),
+    "force": (lambda v: isinstance(v, bool), "true or false"),
+    "pretrained": (lambda v: isinstance(v, bool), "true or false"),
+    "n_train": _scalar(True, 1, N_TRAIN_IMAGES, none="all"),
+    "epochs": COUNT,
+    "batch_size": COUNT,
+    "lr": _scalar(False, 0, lo_open=True),
+    "n_test": _scalar(True, 1, N_TEST_IMAGES, none="all"),
+    "n_pgd_test": _scalar(True, 1, N_TEST_IMAGES),
+    "sweep_epsilons": _numbers(False, 0, 1),
+    "grid_epsilons": _numbers(False, 0, 1),
+    "grid_digit": _scalar(True, 0, 9),
+    "adv_n_train": _scalar(True, 1, N_TRAIN_IMAGES, none="all"),
+    "adv_epsilons": _numbers(False, 0, 1, lo_open=True),
+    "adv_epochs": COUNT,
+    "pgd_steps": COUNT,
+    "pgd_train_steps": COUNT,
+    "pgd_alpha_factor": _scalar(False, 0, lo_open=True),
+    "pgd_restarts": COUNT,
+    "otf_eps": _scalar(False, 0, 1, lo_open=True),
+    "fast_epochs": COUNT,
+    "fast_alpha_factor": _scalar(False, 0, lo_open=True),
+    "fast_ramp_epochs": _scalar(False, 0),
+    "madry_epochs": _scalar(True, 0),
+    "madry_steps": COUNT,
+    "madry_alpha": _scalar(False, 0, 1, lo_open=True),
+    "madry_ramp_epochs": _scalar(False, 0),
+    "guard_n": COUNT,
+    "guard_steps": COUNT,
+    "guard_drop": _scalar(False, 0, 1, lo_open=True),
+    "capacity_widths": _numbers(True, 1, may_be_empty=True),
+    "robust_n": _scalar(True, 1, N_TEST_IMAGES),
+    "robust_steps": COUNT,
+    "robust_restarts": COUNT,
+    "robust_cw_restarts": COUNT,
+    "sanity_n": _scalar(True, 1, N_TEST_IMAGES),
+    "sanity_steps": COUNT,
+}
+
+
+def validate(cfg: Config) -> Config:
+    """Raise ConfigError (one line: the field, its value, the allowed range) for the first bad field."""
+    for name in field_names():
+        check, allowed = RULES[name]
+        if not check(getattr(cfg, name)):
+            raise ConfigError(name, getattr(cfg, name), allowed)
+    half = (cfg.n_train or N_TRAIN_IMAGES) // 2   # notebook 05 holds guard_n training images out
+    if cfg.guard_n >= half:
+        raise ConfigError("guard_n", cfg.guard_n, f"below half the training images ({half} with "
+                          f"n_train={cfg.n_train}): lower guard_n or raise n_train")
+    return cfg
 
 
 def field_names() -> list[str]:

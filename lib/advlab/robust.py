@@ -85,7 +85,7 @@ def train_on_the_fly(model: nn.Module, x: torch.Tensor, y: torch.Tensor, method:
                      epochs: int, *, alpha_factor: float = 1.25, steps: int = 40, pgd_alpha: float = 0.01,
                      ramp_epochs: float = 0.0, batch_size: int = 128, lr: float = 1e-3, seed: int = 0,
                      guard: tuple | None = None, guard_steps: int = 10, guard_drop: float = 0.2,
-                     progress: bool | None = None, desc: str | None = None) -> dict:
+                     progress: bool | None = None, desc: str | None = None, checkpoint=None) -> dict:
     """Adversarial training on the fly with ``method`` (``fgsm_rs`` or ``pgd``); returns the history.
 
     ``guard = (x_val, y_val)``: held-out training images. After each epoch their accuracy under PGD
@@ -93,6 +93,9 @@ def train_on_the_fly(model: nn.Module, x: torch.Tensor, y: torch.Tensor, method:
     the best epoch's (catastrophic overfitting), the weights of the best epoch are restored and
     training stops. The history says what happened: per epoch ``loss``, ``seconds``, ``eps``,
     ``guard_acc``; and ``stopped`` (None, or the reason), ``best_epoch``, ``final_epoch``.
+
+    ``checkpoint``: as in :func:`advlab.fit` (resumable after an interruption; the adversary's state,
+    the history and the guard's best weights are saved with it).
     """
     check_xy(x, y)
     if epochs < 1:
@@ -126,7 +129,8 @@ def train_on_the_fly(model: nn.Module, x: torch.Tensor, y: torch.Tensor, method:
         return stop
 
     fit(model, x, y, epochs, batch_size=batch_size, lr=lr, seed=seed, adversary=adversary,
-        on_epoch_end=on_epoch_end, progress=progress, desc=desc or method)
+        on_epoch_end=on_epoch_end, progress=progress, desc=desc or method, checkpoint=checkpoint,
+        state={"history": history, "best": best})
     history["final_epoch"] = history["best_epoch"] if history["stopped"] else len(history["epochs"])
     return history
 

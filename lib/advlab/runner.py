@@ -2,12 +2,12 @@
 command line over :func:`main`).
 
     python run_all.py [--profile smoke|quick|paper] [--device auto|cpu|cuda|mps] [--only 02,03]
-                      [--force] [--set name=value ...]
+                      [--force] [--pretrained] [--set name=value ...]
 
 Each notebook gets, through its papermill ``parameters`` cell: ``profile``, ``device``, ``force``,
 ``overrides`` (the ``--set`` values) and, for every Config field the cell declares, the profile's
-value (after ``--set``). Executed notebooks go to ``report/<profile>/<stem>.ipynb``; the wall time
-of each to ``report/<profile>/timings.json``.
+value (after ``--set``); ``--pretrained`` goes in ``overrides``. Executed notebooks go to
+``report/<profile>/<stem>.ipynb``; the wall time of each to ``report/<profile>/timings.json``.
 
 Exit codes: 0 done; 1 a notebook failed (the partly executed notebook is kept, and the report is
 built from what exists); 2 bad arguments; 130 interrupted (Ctrl-C).
@@ -27,11 +27,11 @@ from pathlib import Path
 
 from .errors import AdvlabError
 from .io import write_json
-from .profiles import PROFILES, Config, config, field_names
+from .profiles import PROFILES, Config, ConfigError, config, field_names
 
 NOTEBOOK_DIR = "notebooks"
 # Fields run_all sets itself, from its own options.
-RESERVED = {"profile": "--profile", "device": "--device", "force": "--force"}
+RESERVED = {"profile": "--profile", "device": "--device", "force": "--force", "pretrained": "--pretrained"}
 KERNEL_NAME = "advlab-run-all"
 
 
@@ -56,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="sets", action="extend", nargs="+", default=[], metavar="name=value",
                    help="override a Config field, e.g. --set epochs=5 n_test=null (values are JSON, else strings)")
     p.add_argument("--no-report", action="store_true", help="run the notebooks but do not build the report")
+    p.add_argument("--pretrained", action="store_true", help="use the shipped weights (pretrained/<profile>/, "
+                   "verified by sha256) instead of training the models")
     return p
 
 
@@ -154,10 +156,20 @@ def parse_args(argv: list[str] | None = None) -> Plan:
     notebooks = parse_only(args.only, NOTEBOOKS)
     types = _field_types()
     overrides = dict(parse_set(item, types) for item in args.sets)
+    if args.pretrained:
+        overrides["pretrained"] = True     # reaches every notebook through its `overrides` parameter
     try:
         cfg = config(args.profile, **overrides).replace(device=args.device, force=args.force)
+    except ConfigError as exc:   # "--set epochs=0: must be an integer >= 1"
+        raise UsageError(f"--set {exc}" if exc.field in overrides else str(exc)) from None
     except (AdvlabError, TypeError, ValueError) as exc:
         raise UsageError(str(exc)) from None
+    if args.pretrained:
+        from .pretrained import check
+        try:
+            check(cfg)
+        except AdvlabError as exc:
+            raise UsageError(f"--pretrained: {exc}") from None
     return Plan(args.profile, args.device, args.force, overrides, cfg, notebooks, not args.no_report)
 
 

@@ -1,0 +1,99 @@
+"""Every Config field is checked when a Config is made: a bad value gets one line naming the field, the
+value and the allowed range (from config(), replace(), and run_all.py with exit code 2 before any work)."""
+import pytest
+
+from advlab import profiles, runner
+from advlab.profiles import ConfigError, config
+
+NAN = float("nan")
+# field -> values that must be rejected
+BAD = {
+    "profile": ["fast", ""],
+    "device": ["tpu", None],
+    "seed": [-1, 0.5, True],
+    "force": [1, "yes"],
+    "pretrained": [1, "yes", None],
+    "n_train": [0, -3, 60001, 2.5, "all"],
+    "epochs": [0, -1, 1.5, True, None],
+    "batch_size": [0, -128],
+    "lr": [0, -1e-3, NAN, float("inf"), None],
+    "n_test": [0, 10001, -1],
+    "n_pgd_test": [0, None, 10001],
+    "sweep_epsilons": [[], [0.2, 0.1], [0.1, 0.1], [-0.1, 0.2], [0.5, 1.5], [NAN], None, 0.3],
+    "grid_epsilons": [[], [0.3, 0.0], [2]],
+    "grid_digit": [-1, 10, 5.0],
+    "adv_n_train": [0, 70000],
+    "adv_epsilons": [[], [0.0, 0.1], [0.3, 0.1], [1.2]],
+    "adv_epochs": [0, -2],
+    "pgd_steps": [0, -10],
+    "pgd_train_steps": [0],
+    "pgd_alpha_factor": [0, -2.5],
+    "pgd_restarts": [0],
+    "otf_eps": [-1, 0, 1.5, NAN],
+    "fast_epochs": [0],
+    "fast_alpha_factor": [0, -1],
+    "fast_ramp_epochs": [-1, NAN],
+    "madry_epochs": [-1, 0.5],
+    "madry_steps": [0],
+    "madry_alpha": [0, -0.01, 2],
+    "madry_ramp_epochs": [-0.5],
+    "guard_n": [0, -5, 2500],          # smoke trains on 5,000 images: the guard holds out < half
+    "guard_steps": [0],
+    "guard_drop": [0, -0.2, 1.5],
+    "capacity_widths": [[0], [2, 1], [1, 1], [1.5], None],
+    "robust_n": [-5, 0, 10001],
+    "robust_steps": [0],
+    "robust_restarts": [0],
+    "robust_cw_restarts": [0],
+    "sanity_n": [0],
+    "sanity_steps": [0],
+}
+
+
+def test_every_field_has_a_rule_and_bad_values():
+    assert set(profiles.RULES) == set(profiles.field_names()) == set(BAD)
+
+
+@pytest.mark.parametrize("name, value", [(n, v) for n, values in BAD.items() for v in values])
+def test_bad_value_rejected_with_field_value_and_range(name, value):
+    with pytest.raises(ConfigError) as info:
+        if name == "profile":
+            profiles.Config(profile=value)
+        else:
+            config("smoke", **{name: value})
+    message = str(info.value)
+    assert info.value.field == name and message.startswith(f"{name}={value!r}: must be ")
+    assert "\n" not in message
+    with pytest.raises(ConfigError):   # replace() checks too (what a notebook calls)
+        config("smoke").replace(**{name: value})
+
+
+@pytest.mark.parametrize("name, value", [
+    ("n_train", None), ("n_train", 60000), ("n_test", None), ("epochs", 1), ("lr", 1), ("otf_eps", 1.0),
+    ("sweep_epsilons", [0.0]), ("capacity_widths", []), ("madry_epochs", 0), ("fast_ramp_epochs", 0),
+    ("guard_n", 2499), ("seed", 0), ("device", "cpu"),
+])
+def test_edge_values_accepted(name, value):
+    assert getattr(config("smoke", **{name: value}), name) == value
+
+
+def test_every_profile_is_valid():
+    for name in profiles.PROFILES:
+        profiles.validate(config(name))
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("epochs=0", "--set epochs=0: must be an integer >= 1"),
+    ("n_train=0", "--set n_train=0: must be an integer in [1, 60000], or null (all)"),
+    ("otf_eps=-1", "--set otf_eps=-1.0: must be a number in (0, 1]"),
+    ("robust_n=-5", "--set robust_n=-5: must be an integer in [1, 10000]"),
+    ("sweep_epsilons=[0.3,0.1]", "--set sweep_epsilons=[0.3, 0.1]: must be a non-empty ascending list"),
+    ("n_train=150", "guard_n=100: must be below half the training images (75 with n_train=150)"),
+])
+def test_run_all_rejects_before_any_notebook_runs(setting, message, capsys, monkeypatch):
+    ran = []
+    monkeypatch.setattr(runner, "run", lambda plan, root: ran.append(plan) or 0)
+    assert runner.main(["--profile", "smoke", "--set", setting]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"run_all.py: error: {message}") and err.count("\n") == 1, err
+    assert ran == []
