@@ -130,6 +130,48 @@ def bench_pgd(model, x, y, repeat):
     }
 
 
+def robust_model():
+    """A briefly adversarially trained BaselineCNN (FGSM from a random start, eps 0.3, 2 epochs on 10k
+    images): attacks must work on it, so early stopping helps less than on an undefended model."""
+    from advlab.robust import train_on_the_fly
+    x, y = subset(*load_mnist("data", train=True), 10000, seed=0)
+    torch.manual_seed(0)
+    model = BaselineCNN()
+    train_on_the_fly(model, x, y, "fgsm_rs", 0.3, 2, ramp_epochs=1, seed=0, progress=False)
+    return model.eval()
+
+
+def bench_apgd(model, x, y, repeat, eps=0.3, steps=100):
+    """APGD-CE and APGD-T (9 targets, on APGD-CE's survivors, as AutoAttack runs them) against
+    torchattacks' APGD and APGDT, same steps, same model and images."""
+    import torchattacks
+    from advlab.attacks import apgd
+
+    def correct(a, yy):
+        return predict(model, a) == yy
+
+    def theirs_ce(xx, yy):
+        return torchattacks.APGD(model, eps=eps, steps=steps, seed=0)(xx, yy)
+
+    def theirs_t(xx, yy):
+        return torchattacks.APGDT(model, eps=eps, steps=steps, seed=0, n_classes=10)(xx, yy)
+
+    res = {"n_images": len(x), "eps": eps, "steps": steps}
+    for who, ce, t in (("advlab", lambda xx, yy: apgd(model, xx, yy, eps, steps, seed=0),
+                        lambda xx, yy: apgd(model, xx, yy, eps, steps, "dlr", targeted=True, seed=0)),
+                       ("torchattacks", theirs_ce, theirs_t)):
+        t_ce, adv = best_time(lambda: ce(x, y), repeat)
+        ok = correct(adv, y)
+        idx = ok.nonzero().squeeze(1)
+        t_t, adv_t = best_time(lambda: t(x[idx], y[idx]), repeat)
+        ok[idx] = correct(adv_t, y[idx])
+        res[who] = {"apgd_ce_s": t_ce, "apgd_ce_acc": correct(adv, y).float().mean().item(),
+                    "apgd_t_s": t_t, "apgd_ce_then_t_acc": ok.float().mean().item()}
+    res["speedup_apgd_ce"] = res["torchattacks"]["apgd_ce_s"] / res["advlab"]["apgd_ce_s"]
+    res["speedup_apgd_t"] = res["torchattacks"]["apgd_t_s"] / res["advlab"]["apgd_t_s"]
+    return res
+
+
 def bench_training(n_batches, repeat):
     from torch.utils.data import DataLoader, Subset
     from torchvision import datasets, transforms
@@ -311,6 +353,17 @@ def table(r):
                      f"{p['speedup_vs_torchattacks']:.1f}x", ">= 1.3x, acc <="))
         rows.append(("  same, no early stop", f"{p['advlab_no_early_stop_s']:.1f} s (acc {100 * p['robust_acc_advlab_no_early_stop']:.1f}%)",
                      "", f"{p['speedup_no_early_stop']:.1f}x", ""))
+    for key, what in (("apgd", "undefended model"), ("apgd_robust", "adversarially trained model")):
+        a = r.get(key)
+        if a:
+            o, t = a["advlab"], a["torchattacks"]
+            rows.append((f"APGD-CE-{a['steps']} eps {a['eps']:g} x {a['n_images']} images, {what}",
+                         f"{o['apgd_ce_s']:.1f} s (acc {100 * o['apgd_ce_acc']:.1f}%)",
+                         f"torchattacks {t['apgd_ce_s']:.1f} s (acc {100 * t['apgd_ce_acc']:.1f}%)",
+                         f"{a['speedup_apgd_ce']:.1f}x", ">= 1.5x, acc <="))
+            rows.append(("  then APGD-T (9 targets) on the survivors", f"{o['apgd_t_s']:.1f} s (acc {100 * o['apgd_ce_then_t_acc']:.1f}%)",
+                         f"torchattacks {t['apgd_t_s']:.1f} s (acc {100 * t['apgd_ce_then_t_acc']:.1f}%)",
+                         f"{a['speedup_apgd_t']:.1f}x", ""))
     t = r.get("training")
     if t:
         rows.append(("Training (samples/s)", f"{t['advlab_fit_samples_per_s']:.0f}",
@@ -352,12 +405,13 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=2, help="timings are the best of this many runs")
     ap.add_argument("--pgd-images", type=int, default=2000)
+    ap.add_argument("--apgd-images", type=int, default=1000)
     ap.add_argument("--seed-images", type=int, default=300, help="images the seed's per-image loop is timed on")
     ap.add_argument("--train-batches", type=int, default=150)
     ap.add_argument("--skip-e2e", action="store_true", help="skip run_all.py end-to-end timings")
     ap.add_argument("--e2e", default="smoke,quick", help="profiles to time end to end")
     ap.add_argument("--bf16", action="store_true", help="also time a bf16 forward (changes results)")
-    ap.add_argument("--only", default="", help="comma list of: fgsm,pgd,training,throughput,memory,profile,e2e")
+    ap.add_argument("--only", default="", help="comma list of: fgsm,pgd,apgd,apgd_robust,training,throughput,memory,profile,e2e")
     args = ap.parse_args(argv)
     only = set(filter(None, args.only.split(",")))
 
@@ -372,6 +426,8 @@ def main(argv=None):
     xt, yt = load_mnist("data", train=False)
     steps = [("fgsm", lambda: bench_fgsm(fast, plain, xt, yt, args.repeat, args.seed_images)),
              ("pgd", lambda: bench_pgd(fast, xt[:args.pgd_images], yt[:args.pgd_images], 1)),
+             ("apgd", lambda: bench_apgd(fast, xt[:args.apgd_images], yt[:args.apgd_images], 1)),
+             ("apgd_robust", lambda: bench_apgd(robust_model(), xt[:args.apgd_images], yt[:args.apgd_images], 1)),
              ("training", lambda: bench_training(args.train_batches, args.repeat)),
              ("throughput", lambda: bench_throughput(fast, plain, args.repeat, args.bf16)),
              ("memory", measure_set_memory),

@@ -4,7 +4,8 @@ import torch
 import torch.nn.functional as F
 
 import advlab
-from advlab.attacks import fgsm, fgsm_sweep, fgsm_sweep_predictions, pgd, per_sample_loss
+from advlab.attacks import (apgd, apgd_checkpoints, fgsm, fgsm_sweep, fgsm_sweep_predictions, per_sample_loss, pgd,
+                            targeted_dlr)
 
 
 def reference_fgsm(model, x, y, eps):
@@ -26,7 +27,7 @@ def test_fgsm_matches_definition(trained_model, test_batch):
         assert torch.allclose(fgsm(trained_model, x, y, eps), reference_fgsm(trained_model, x, y, eps), atol=1e-6)
 
 
-@pytest.mark.parametrize("attack", ["fgsm", "pgd"])
+@pytest.mark.parametrize("attack", ["fgsm", "pgd", "apgd", "apgd_t"])
 @pytest.mark.parametrize("eps", [0.05, 0.3])
 def test_attack_invariants(trained_model, test_batch, attack, eps):
     x, y = test_batch[0][:200], test_batch[1][:200]
@@ -34,6 +35,10 @@ def test_attack_invariants(trained_model, test_batch, attack, eps):
     model.train()  # the caller's mode must come back
     if attack == "fgsm":
         x_adv = fgsm(model, x, y, eps, batch_size=64)
+    elif attack == "apgd":
+        x_adv = apgd(model, x, y, eps, steps=10, restarts=2, batch_size=64)
+    elif attack == "apgd_t":
+        x_adv = apgd(model, x, y, eps, steps=10, loss="dlr", targeted=True, n_target_classes=3, batch_size=64)
     else:
         x_adv = pgd(model, x, y, eps, alpha=eps / 4, steps=5, restarts=2, batch_size=64, seed=0)
     assert model.training, "the attack did not restore train mode"
@@ -180,3 +185,195 @@ def test_early_stop_is_never_weaker(trained_model, test_batch):
     fooled_early = advlab.predict(trained_model, early) != y
     assert bool((fooled_early | ~fooled_full).all())
     assert (early - x).abs().max() <= 0.1 + 1e-6
+
+
+# --- APGD ------------------------------------------------------------------------------------------
+
+def test_apgd_checkpoints_follow_the_paper():
+    """p_0 = 0, p_1 = 0.22, p_(j+1) = p_j + max(p_j - p_(j-1) - 0.03, 0.06), times the steps."""
+    p = [0.0, 0.22]
+    while p[-1] + max(p[-1] - p[-2] - 0.03, 0.06) <= 1:
+        p.append(p[-1] + max(p[-1] - p[-2] - 0.03, 0.06))
+    assert apgd_checkpoints(100) == [round(100 * v) for v in p[1:]] == [22, 41, 57, 70, 80, 87, 93, 99]
+    assert apgd_checkpoints(10) == [2, 3, 4, 5, 6, 7, 8, 9, 10]
+
+
+def plain_apgd(model, x, y, eps, steps, loss_fn, start, rho=0.75):
+    """APGD written out from Croce & Hein (2020), Algorithm 1, one image at a time: returns the first
+    iterate that fools the model, else the highest-loss one."""
+    checkpoints = apgd_checkpoints(steps)
+    out = []
+    for n in range(len(x)):
+        x0, yn = x[n:n + 1], y[n:n + 1]
+
+        def f_and_grad(z):
+            z = z.clone().requires_grad_(True)
+            f = loss_fn(model(z), yn, n).sum()
+            return f.item(), torch.autograd.grad(f, z)[0]
+
+        def proj(z):
+            return torch.min(torch.max(z, x0 - eps), x0 + eps).clamp(0, 1)
+
+        eta = 2 * eps
+        xs, fs = [start[n:n + 1]], []
+        f, g = f_and_grad(xs[0])
+        fs.append(f)
+        if model(xs[0]).argmax(1) != yn:
+            out.append(xs[0])
+            continue
+        x_max, f_max, g_max = xs[0], f, g
+        last, halved_last, f_max_last = 0, True, f
+        cur, cur_g = xs[0], g
+        prev = xs[0]
+        for k in range(1, steps + 1):
+            a = 1.0 if k == 1 else 0.75
+            z = proj(cur + eta * cur_g.sign())
+            nxt = proj(cur + a * (z - cur) + (1 - a) * (cur - prev))
+            f, g = f_and_grad(nxt)
+            fs.append(f)
+            prev, cur, cur_g = cur, nxt, g
+            if model(nxt).argmax(1) != yn:
+                x_max = nxt
+                break
+            if f > f_max:
+                x_max, f_max, g_max = nxt, f, g
+            if k in checkpoints:
+                rises = sum(fs[i + 1] > fs[i] for i in range(last, k))
+                halve = rises <= rho * (k - last) or (not halved_last and f_max <= f_max_last)
+                if halve:
+                    eta /= 2
+                    cur, cur_g = x_max, g_max
+                halved_last, f_max_last, last = halve, f_max, k
+        out.append(x_max)
+    return torch.cat(out)
+
+
+@pytest.mark.parametrize("loss", ["ce", "dlr", "dlr_targeted"])
+def test_apgd_equals_its_definition(loss):
+    """On a small random network (labels: its own predictions), the batched APGD with early stop must
+    return exactly what the plain one does, image by image: some images fooled, some not, and the step
+    halved and the iterate reset along the way (the test fails when either is left out)."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 12), torch.nn.Tanh(),
+                                torch.nn.Linear(12, 5)).double().eval()
+    x = torch.rand(40, 1, 4, 4, dtype=torch.float64)
+    y = model(x).argmax(1)
+    eps, steps, seed = 0.05, 20, 5
+    t = torch.rand(x.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * 2 - 1
+    start = (x + eps * t / t.flatten(1).abs().amax(1)[:, None, None, None]).clamp(0, 1)
+    if loss == "dlr_targeted":
+        target = model(x).argsort(1, descending=True)[:, 1]
+        ours = apgd(model, x, y, eps, steps, "dlr", targeted=True, n_target_classes=1, seed=seed)
+        expected = plain_apgd(model, x, y, eps, steps, lambda z, yy, n: targeted_dlr(z, yy, target[n:n + 1]), start)
+    else:
+        ours = apgd(model, x, y, eps, steps, loss, seed=seed)
+        expected = plain_apgd(model, x, y, eps, steps, lambda z, yy, n: per_sample_loss(z, yy, loss), start)
+    fooled = advlab.predict(model, ours) != y
+    assert 0 < fooled.sum() < len(x), "the case should have fooled and robust images"
+    assert torch.equal(fooled, advlab.predict(model, expected) != y)
+    # Batched and one-image matrix products round differently in the last bit; where the loss is flat
+    # (an iterate stuck in a corner of the ball) that can flip a "loss improved" test, and one image's
+    # path then differs. Nearly every image must match exactly.
+    same = ((ours - expected).flatten(1).abs().amax(1) <= 1e-12).float().mean().item()
+    assert same >= 0.95, same
+
+
+def test_dlr_losses_by_hand():
+    z = torch.tensor([[4.0, 3.0, 1.0, 0.0, -1.0], [1.0, 5.0, 2.0, 0.0, -2.0]])
+    y = torch.tensor([0, 0])
+    # untargeted: -(z_y - max_{j != y} z_j) / (z_(1) - z_(3))
+    assert per_sample_loss(z, y, "dlr").tolist() == pytest.approx([-(4 - 3) / (4 - 1), -(1 - 5) / (5 - 1)])
+    # targeted: -(z_y - z_t) / (z_(1) - (z_(3) + z_(4)) / 2)
+    t = torch.tensor([2, 1])
+    assert targeted_dlr(z, y, t).tolist() == pytest.approx([-(4 - 1) / (4 - 0.5), -(1 - 5) / (5 - 0.5)])
+
+
+def apgd_vs_torchattacks(model, x, y, eps, steps=50, targets=3):
+    """Accuracy under our APGD-CE and torchattacks', then under our APGD-T and theirs (same steps and
+    number of target classes; fewer than AutoAttack's 100 and 9 to keep the test fast)."""
+    import torchattacks
+    acc = lambda xa: advlab.evaluate(model, xa, y)  # noqa: E731
+    ours_ce = acc(apgd(model, x, y, eps, steps, "ce", seed=0))
+    theirs_ce = acc(torchattacks.APGD(model, eps=eps, steps=steps, seed=0, loss="ce")(x, y))
+    ours_t = acc(apgd(model, x, y, eps, steps, "dlr", targeted=True, n_target_classes=targets, seed=0))
+    theirs_t = acc(torchattacks.APGDT(model, eps=eps, steps=steps, seed=0, n_classes=targets + 1)(x, y))
+    return ours_ce, theirs_ce, ours_t, theirs_t
+
+
+def test_apgd_at_least_as_strong_as_torchattacks_on_the_baseline(trained_model, test_batch):
+    x, y = test_batch[0][:200], test_batch[1][:200]
+    ours_ce, theirs_ce, ours_t, theirs_t = apgd_vs_torchattacks(trained_model, x, y, 0.1)
+    assert ours_ce <= theirs_ce + 0.01 and ours_t <= theirs_t + 0.01, (ours_ce, theirs_ce, ours_t, theirs_t)
+    assert ours_ce < 0.5 * advlab.evaluate(trained_model, x, y)
+
+
+def test_apgd_at_least_as_strong_as_torchattacks_on_a_robust_model(robust_model, robust_eps, test_batch):
+    x, y = test_batch[0][:300], test_batch[1][:300]
+    ours_ce, theirs_ce, ours_t, theirs_t = apgd_vs_torchattacks(robust_model, x, y, 0.3)
+    assert ours_ce <= theirs_ce + 0.01 and ours_t <= theirs_t + 0.01, (ours_ce, theirs_ce, ours_t, theirs_t)
+    # the model is robust (the comparison means something) and APGD beats fixed-step PGD-10 on it
+    pgd10 = advlab.evaluate(robust_model, pgd(robust_model, x, y, 0.3, 0.075, 10, seed=0), y)
+    assert ours_ce > 0.3 and ours_ce <= pgd10
+
+
+def test_apgd_restarts_and_seed(trained_model, test_batch):
+    x, y = test_batch[0][:100], test_batch[1][:100]
+    a = apgd(trained_model, x, y, 0.05, 10, seed=1)
+    assert torch.equal(a, apgd(trained_model, x, y, 0.05, 10, seed=1))
+    one = advlab.predict(trained_model, a) != y
+    three = advlab.predict(trained_model, apgd(trained_model, x, y, 0.05, 10, restarts=3, seed=1)) != y
+    assert bool((three | ~one).all()), "the first restart is the single run: more restarts never weaker"
+
+
+def test_apgd_bad_arguments(trained_model, test_batch):
+    x, y = test_batch[0][:4], test_batch[1][:4]
+    with pytest.raises(ValueError, match="loss"):
+        apgd(trained_model, x, y, 0.1, loss="cw")
+    with pytest.raises(ValueError, match="targeted"):
+        apgd(trained_model, x, y, 0.1, loss="ce", targeted=True)
+    with pytest.raises(ValueError, match="steps"):
+        apgd(trained_model, x, y, 0.1, steps=0)
+
+
+# --- grad mode ---------------------------------------------------------------------------------------
+
+def all_attacks(model, x, y):
+    from advlab.attacks import fgsm_signs
+    from advlab.robust import fgsm_rs
+    return {
+        "fgsm": lambda: fgsm(model, x, y, 0.1),
+        "fgsm_signs": lambda: fgsm_signs(model, x, y),
+        "fgsm_sweep": lambda: fgsm_sweep(model, x, y, [0.0, 0.1]),
+        "fgsm_sweep_predictions": lambda: fgsm_sweep_predictions(model, x, y, [0.1]),
+        "pgd": lambda: pgd(model, x, y, 0.1, 0.02, 3, seed=0),
+        "apgd": lambda: apgd(model, x, y, 0.1, 5, seed=0),
+        "apgd_t": lambda: apgd(model, x, y, 0.1, 5, "dlr", targeted=True, n_target_classes=2, seed=0),
+        "fgsm_rs": lambda: (torch.manual_seed(0), fgsm_rs(model, x, y, 0.1, 0.125))[1],
+    }
+
+
+def test_attacks_work_under_no_grad(trained_model, test_batch):
+    x, y = test_batch[0][:40], test_batch[1][:40]
+    expected = {name: run() for name, run in all_attacks(trained_model, x, y).items()}
+    with torch.no_grad():
+        for name, run in all_attacks(trained_model, x, y).items():
+            got = run()
+            assert torch.equal(torch.as_tensor(got), torch.as_tensor(expected[name])), name
+    assert all(p.grad is None for p in trained_model.parameters())
+
+
+def test_attacks_refuse_inference_mode_clearly(trained_model, test_batch):
+    x, y = test_batch[0][:8], test_batch[1][:8]
+    with torch.inference_mode():
+        for name, run in all_attacks(trained_model, x, y).items():
+            with pytest.raises(advlab.AdvlabError, match="inference_mode"):
+                run()
+
+
+def test_attacks_accept_inference_tensors(trained_model, test_batch):
+    """Images made under inference_mode (e.g. by a data pipeline) are fine once outside it."""
+    with torch.inference_mode():
+        x, y = test_batch[0][:8].clone(), test_batch[1][:8].clone()
+    assert x.is_inference()
+    assert (fgsm(trained_model, x, y, 0.1) - x).abs().max() <= 0.1 + 1e-6
+    assert (apgd(trained_model, x, y, 0.1, 3) - x).abs().max() <= 0.1 + 1e-6

@@ -136,13 +136,15 @@ def test_results_schema(built):
     assert set(results["models"]) == {"baseline", "fgsm_retrained", "fgsm_untrained", "pgd_retrained", "pgd_untrained",
                                       "fast_adv"}
     for m in results["models"].values():
-        assert {"clean_acc", "robust_eval", "sanity"} <= set(m) and isinstance(m["clean_acc"], float)
+        assert {"clean_acc", "robust_eval", "sanity", "clean_ci95", "n_images"} <= set(m) and isinstance(m["clean_acc"], float)
+        assert m["clean_ci95"][0] <= m["clean_acc"] <= m["clean_ci95"][1]
         assert set(m["robust_eval"]) >= {"eps", "n_images", "attacks", "clean_acc", "robust_acc"}
         for check in m["sanity"].values():
             assert isinstance(check["passed"], bool) and check["detail"]
     for c in results["curves"]:
-        assert set(c) == {"model", "attack", "threat", "eps", "acc", "n_images"}
-        assert len(c["eps"]) == len(c["acc"])
+        assert set(c) == {"model", "attack", "threat", "eps", "acc", "n_images", "ci95"}
+        assert len(c["eps"]) == len(c["acc"]) == len(c["ci95"])
+        assert all(ci is None or 0 <= ci[0] <= ci[1] <= 1 for ci in c["ci95"])
     assert set(results["losses"]) == {"baseline", "fgsm_retrained", "fgsm_untrained", "pgd_retrained", "pgd_untrained",
                                       "fast_adv"}
     assert all(isinstance(v, float) for vs in results["losses"].values() for v in vs)

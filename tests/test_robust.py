@@ -59,6 +59,26 @@ def test_fgsm_rs_matches_its_definition(trained_model, test_batch):
     assert torch.allclose(x_adv, expected, atol=1e-6)
 
 
+def test_n_fgsm_matches_its_definition_and_is_not_projected(trained_model, test_batch):
+    """N-FGSM: x0 = clamp(x + U(-k eps, k eps)); x' = clamp(x0 + alpha sign(grad at x0)), no eps-ball."""
+    x, y = test_batch[0][:50], test_batch[1][:50]
+    eps = 0.3
+    torch.manual_seed(1)
+    x_adv = robust.n_fgsm(trained_model, x, y, 2 * eps, eps)
+    torch.manual_seed(1)
+    x0 = (x + torch.empty_like(x).uniform_(-2 * eps, 2 * eps)).clamp(0, 1)
+    x0.requires_grad_(True)
+    torch.nn.functional.cross_entropy(trained_model(x0), y, reduction="sum").backward()
+    expected = (x0.detach() + eps * x0.grad.sign()).clamp(0, 1)
+    assert torch.allclose(x_adv, expected, atol=1e-6)
+    reach = (x_adv - x).abs()
+    assert reach.max() > eps + 0.1 and reach.max() <= 3 * eps + 1e-6   # beyond the eps-ball, within noise + step
+    assert x_adv.min() >= 0 and x_adv.max() <= 1
+    adv = robust.OnTheFly("n_fgsm", eps, n_batches=1)
+    assert (adv.alpha_factor, adv.noise_factor) == (1.0, 2.0)    # de Jorge et al.'s defaults
+    assert robust.OnTheFly("fgsm_rs", eps, n_batches=1).alpha_factor == 1.25   # Wong et al.'s
+
+
 def test_eps_ramp():
     adv = robust.OnTheFly("fgsm_rs", 0.3, n_batches=10, ramp_epochs=2)
     seen = []
@@ -81,7 +101,8 @@ def test_adversary_crafts_in_eval_mode_and_restores_train_mode(trained_model, te
         torch.manual_seed(0)
         x_adv = adv(model, x, y)
         assert model.training
-        assert (x_adv - x).abs().max() <= 0.3 + 1e-6
+        reach = 0.3 * (adv.noise_factor + adv.alpha_factor) if method == "n_fgsm" else 0.3   # N-FGSM: no projection
+        assert (x_adv - x).abs().max() <= reach + 1e-6
         # eval mode: the same call twice gives the same examples (no dropout inside the attack)
         torch.manual_seed(0)
         assert torch.equal(robust.OnTheFly(method, 0.3, n_batches=1, steps=3)(model, x, y), x_adv)
@@ -131,21 +152,36 @@ def test_guard_rolls_back_on_collapse(mnist_train, monkeypatch):
 
 def test_robust_eval_worst_case_never_above_any_attack(trained_model, test_batch):
     x, y = test_batch[0][:200], test_batch[1][:200]
-    attacks = robust.attack_suite(0.15, steps=5, restarts=2, cw_restarts=1)
+    attacks = robust.attack_suite(0.15, steps=5, restarts=2, cw_restarts=1, apgd_steps=5, apgd_targets=2)
     r = robust.robust_eval(trained_model, x, y, 0.15, attacks, seed=0)
-    assert set(r["attacks"]) == set(attacks) == {"fgsm", "pgd5x2_ce", "pgd5x1_cw"}
+    assert list(r["attacks"]) == list(attacks) == ["fgsm", "pgd5x2_ce", "pgd5x1_cw", "apgd_ce", "apgd_t"]
     assert r["n_images"] == 200 and r["eps"] == 0.15
+    assert r["evaluation"] == "FGSM, PGD-5 x 2 (CE), PGD-5 x 1 (CW), APGD-CE-5, APGD-T-5 (2 targets)"
     assert r["robust_acc"] <= min(r["attacks"].values()) + 1e-9
     assert r["robust_acc"] <= r["clean_acc"]
     assert r["attacks"]["pgd5x2_ce"] <= r["attacks"]["fgsm"] + 0.02
-    # the worst case is per image: recompute it from the attacks' own examples
-    correct = predict(trained_model, x) == y
-    x_f = advlab.fgsm(trained_model, x, y, 0.15)
-    correct &= predict(trained_model, x_f) == y
-    for i, (name, a) in enumerate(list(attacks.items())[1:], start=1):
-        x_a = pgd(trained_model, x, y, 0.15, a["alpha"], a["steps"], True, a["restarts"], loss=a["loss"], seed=7919 * i)
-        correct &= predict(trained_model, x_a) == y
-    assert r["robust_acc"] == pytest.approx(correct.float().mean().item())
+    # per-image masks, in image order: the worst case is their AND with clean correctness
+    masks = {name: torch.tensor(a["per_image_robust"]) for name, a in r["per_attack"].items()}
+    clean = predict(trained_model, x) == y
+    assert all(len(m) == 200 and m.dtype == torch.bool for m in masks.values())
+    worst = clean.clone()
+    for m in masks.values():
+        worst &= m
+    assert worst.tolist() == r["per_image_robust"]
+    assert r["robust_acc"] == pytest.approx(worst.float().mean().item())
+    # APGD-T runs on APGD-CE's survivors: its mask is the sequence's
+    assert bool((masks["apgd_ce"] | ~masks["apgd_t"]).all())
+    for name, a in r["per_attack"].items():
+        lo, hi = a["ci95"]
+        assert lo <= a["acc"] <= hi and a["settings"] == attacks[name] and a["acc"] == r["attacks"][name]
+    # FGSM's mask is FGSM's own examples, recomputed
+    assert masks["fgsm"].tolist() == (clean & (predict(trained_model, advlab.fgsm(trained_model, x, y, 0.15)) == y)).tolist()
+
+
+def test_attack_suite_leaves_out_what_is_zero():
+    assert list(robust.attack_suite(0.3)) == ["fgsm", "pgd40x10_ce", "apgd_ce", "apgd_t"]
+    assert list(robust.attack_suite(0.3, apgd_targets=0, cw_restarts=2)) == ["fgsm", "pgd40x10_ce", "pgd40x2_cw", "apgd_ce"]
+    assert robust.attack_suite(0.3)["apgd_t"]["after"] == "apgd_ce"
 
 
 def test_restarts_never_weaker_than_one_run(trained_model, test_batch):
@@ -162,7 +198,7 @@ def test_restarts_never_weaker_than_one_run(trained_model, test_batch):
 
 def test_checks_pass_on_an_honest_undefended_model(trained_model, test_batch):
     x, y = test_batch[0][:200], test_batch[1][:200]
-    checks = sanity.check_model(trained_model, x, y, 0.3, steps=10, undefended=True)
+    checks = sanity.check_model(trained_model, x, y, 0.3, steps=10, undefended=True, apgd_steps=20, apgd_targets=3)
     assert set(checks) == set(sanity.MODEL_CHECKS)
     failed = {k: r["detail"] for k, r in checks.items() if not r["passed"]}
     assert not failed, failed
@@ -174,7 +210,7 @@ def test_zero_gradient_model_is_flagged(trained_model, test_batch):
     x, y = test_batch[0][:200], test_batch[1][:200]
     grad, _, _ = input_gradient(masked, x, y)
     assert grad.abs().max() == 0, "the masked model should have zero input gradient"
-    checks = sanity.check_model(masked, x, y, 0.3, steps=10)
+    checks = sanity.check_model(masked, x, y, 0.3, steps=10, apgd_steps=10, apgd_targets=2)
     assert not checks["noise_hurts_less"]["passed"], checks["noise_hurts_less"]
     assert not checks["accuracy_falls_with_eps"]["passed"], checks["accuracy_falls_with_eps"]
 
@@ -182,7 +218,7 @@ def test_zero_gradient_model_is_flagged(trained_model, test_batch):
 def test_saturated_softmax_model_is_flagged(trained_model, test_batch):
     masked = Saturated(trained_model).eval()
     x, y = test_batch[0][:200], test_batch[1][:200]
-    checks = sanity.check_model(masked, x, y, 0.3, steps=10)
+    checks = sanity.check_model(masked, x, y, 0.3, steps=10, apgd_steps=10, apgd_targets=2)
     failed = [k for k, r in checks.items() if not r["passed"]]
     assert "noise_hurts_less" in failed or "accuracy_falls_with_eps" in failed, checks
     assert len(failed) >= 2, checks
@@ -208,7 +244,7 @@ def test_label_leaking_flag(trained_model, test_batch):
             return torch.where(hit[:, None], 50 * torch.nn.functional.one_hot(ref_y[idx], 10).float(), z)
 
     ref_x, ref_y = x, y
-    checks = sanity.check_model(Leaky(trained_model).eval(), x, y, 0.3, steps=3)
+    checks = sanity.check_model(Leaky(trained_model).eval(), x, y, 0.3, steps=3, apgd_steps=5, apgd_targets=1)
     assert not checks["label_leaking"]["passed"], checks["label_leaking"]
 
 
@@ -223,3 +259,52 @@ def test_curve_monotonicity_uses_the_worst_case():
     out = sanity.accuracy_falls_with_eps(results)
     assert out["m"]["passed"] and "FGSM alone" in out["m"]["detail"]
     assert not out["bad"]["passed"]
+
+
+# --- has the evaluation converged? ----------------------------------------------------------------
+
+def test_convergence_check_quiet_on_honest_fires_on_unconverged(robust_model, robust_eps, test_batch):
+    """PGD-10 (the curves' attack) against an adversarially trained model is within 3 points of APGD;
+    one PGD step of 2.5 eps from a random start is not: APGD finds much more."""
+    x, y = test_batch[0][:200], test_batch[1][:200]
+    ce = predict(robust_model, advlab.apgd(robust_model, x, y, robust_eps, 50, seed=0)) == y
+    idx = ce.nonzero().squeeze(1)
+    ce[idx] = predict(robust_model, advlab.apgd(robust_model, x[idx], y[idx], robust_eps, 50, "dlr", targeted=True,
+                                                 n_target_classes=3, seed=0)) == y[idx]
+    honest = sanity.check_model(robust_model, x, y, robust_eps, steps=10, apgd_robust=ce)["evaluation_converged"]
+    assert honest["passed"], honest
+    stalled = sanity.check_model(robust_model, x, y, robust_eps, steps=1, apgd_robust=ce)["evaluation_converged"]
+    assert not stalled["passed"], stalled
+
+
+def test_convergence_check_on_results():
+    """The PGD curve at the robust evaluation's eps against APGD-CE then APGD-T on the curve's images
+    (the first n of the evaluation's per-image mask)."""
+    mask = [True] * 60 + [False] * 40 + [True] * 100   # 60% robust on the first 100 images
+    results = {"curves": [
+        {"model": "ok", "attack": "pgd", "threat": "whitebox", "eps": [0.0, 0.3], "acc": [0.99, 0.62], "n_images": 100},
+        {"model": "stalled", "attack": "pgd", "threat": "whitebox", "eps": [0.0, 0.3], "acc": [0.99, 0.80], "n_images": 100},
+    ], "models": {m: {"clean_acc": 0.99, "robust_eval": {"eps": 0.3, "n_images": 200, "per_attack": {
+        "apgd_ce": {"per_image_robust": [True] * 200}, "apgd_t": {"per_image_robust": mask}}}} for m in ("ok", "stalled")}}
+    out = sanity.evaluation_converged(results)
+    assert out["ok"]["passed"] and "60.0%" in out["ok"]["detail"]
+    assert not out["stalled"]["passed"]
+    assert "evaluation_converged" in sanity.run_checks(results)
+
+
+def test_independent_restarts_can_fail():
+    """Restarts from the single run's own seed cannot be weaker, so they are not judged; independent
+    ones are, and fail when they find less than the single run."""
+    same_seed = {"pgd_strength": {"m": {"eps": 0.3, "steps": {"10": 0.5, "20": 0.5}, "restarts": {"1": 0.5, "3": 0.5}}}}
+    out = sanity.more_steps_restarts_not_weaker(same_seed)["m"]
+    assert out["passed"] and "not judged" in out["detail"]
+    weaker = {"pgd_strength": {"m": {"eps": 0.3, "steps": {"10": 0.5, "20": 0.5}, "restarts": {"1": 0.5, "3": 0.55},
+                                     "independent_restarts": True}}}
+    assert not sanity.more_steps_restarts_not_weaker(weaker)["m"]["passed"]
+
+
+def test_pgd_strength_record(trained_model, test_batch):
+    x, y = test_batch[0][:100], test_batch[1][:100]
+    rec = sanity.pgd_strength(trained_model, x, y, 0.1, 5)
+    assert rec["independent_restarts"] and set(rec["steps"]) == {"5", "10"} and rec["restarts"]["1"] == rec["steps"]["5"]
+    assert sanity.more_steps_restarts_not_weaker({"pgd_strength": {"b": rec}})["b"]["passed"]

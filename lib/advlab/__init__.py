@@ -1,5 +1,5 @@
 """AdvLab: adversarial examples on MNIST, as a small library behind the course notebooks."""
-from .attacks import fgsm, fgsm_sweep, pgd
+from .attacks import apgd, fgsm, fgsm_sweep, pgd
 from .checkpoint import load_model, save_model
 from .data import load_mnist
 from .errors import AdvlabError
@@ -8,5 +8,5 @@ from .models import BaselineCNN
 from .training import fit
 
 __version__ = "0.1.0"
-__all__ = ["AdvlabError", "BaselineCNN", "evaluate", "fgsm", "fgsm_sweep", "fit", "load_mnist",
+__all__ = ["AdvlabError", "apgd", "BaselineCNN", "evaluate", "fgsm", "fgsm_sweep", "fit", "load_mnist",
            "load_model", "pgd", "predict", "save_model"]

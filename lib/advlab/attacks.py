@@ -1,10 +1,13 @@
-"""L-inf adversarial attacks: FGSM, an FGSM epsilon sweep that reuses one gradient, and PGD.
+"""L-inf adversarial attacks: FGSM, an FGSM epsilon sweep that reuses one gradient, PGD, and APGD
+(Croce & Hein 2020, the core of AutoAttack).
 
 Every attack
 - runs the model in eval mode (BatchNorm statistics frozen, no dropout) and restores the caller's mode;
 - takes the gradient with respect to the input only, leaving no gradient on the model's parameters;
 - keeps pixels in [0, 1] and the perturbation within ``eps`` in the L-inf norm;
-- works in batches, on the model's device (CPU, CUDA or MPS), returning results on x's device.
+- works in batches, on the model's device (CPU, CUDA or MPS), returning results on x's device;
+- works whatever the caller's grad mode (it enables gradients for its own computation, also inside
+  ``torch.no_grad()``); under ``torch.inference_mode()``, where no gradient can exist, it raises.
 """
 from __future__ import annotations
 
@@ -15,9 +18,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .errors import AdvlabError
 from .evaluation import batches, check_xy, eval_mode, model_device
 
-LOSSES = ("ce", "cw")
+LOSSES = ("ce", "cw", "dlr")
 
 
 def _check_eps(eps: float, name: str = "eps") -> float:
@@ -32,25 +36,50 @@ def per_sample_loss(logits: torch.Tensor, y: torch.Tensor, loss: str = "ce") -> 
 
     ``ce``: cross-entropy. ``cw``: the Carlini-Wagner margin, max_{j != y} z_j - z_y (positive when
     the sample is misclassified), which does not saturate the way softmax cross-entropy can.
+    ``dlr``: the difference of logits ratio of Croce & Hein (2020), the CW margin divided by
+    z_(1) - z_(3) (largest minus third-largest logit): unchanged when the logits are scaled or shifted.
     """
     if loss == "ce":
         return F.cross_entropy(logits, y, reduction="none")
     if loss == "cw":
-        true = logits.gather(1, y[:, None]).squeeze(1)
-        other = logits.masked_fill(F.one_hot(y, logits.shape[1]).bool(), float("-inf")).amax(1)
-        return other - true
+        return _other(logits, y) - logits.gather(1, y[:, None]).squeeze(1)
+    if loss == "dlr":
+        z = logits.sort(1).values
+        return (_other(logits, y) - logits.gather(1, y[:, None]).squeeze(1)) / (z[:, -1] - z[:, -3] + 1e-12)
     raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+
+
+def _other(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """max_{j != y} z_j: the largest logit of a wrong class."""
+    return logits.masked_fill(F.one_hot(y, logits.shape[1]).bool(), float("-inf")).amax(1)
+
+
+def targeted_dlr(logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The targeted DLR loss of APGD-T: (z_t - z_y) / (z_(1) - (z_(3) + z_(4)) / 2), per sample."""
+    z = logits.sort(1).values
+    gap = logits.gather(1, target[:, None]).squeeze(1) - logits.gather(1, y[:, None]).squeeze(1)
+    return gap / (z[:, -1] - 0.5 * (z[:, -3] + z[:, -4]) + 1e-12)
+
+
+def _grad_mode_ok() -> None:
+    if torch.is_inference_mode_enabled():
+        raise AdvlabError("an attack needs gradients, which torch.inference_mode() forbids: call it outside "
+                          "`with torch.inference_mode():` (torch.no_grad() is fine)")
 
 
 def input_gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: str = "ce"):
     """Gradient of the summed per-sample loss with respect to ``x``; also returns the logits.
 
-    The model must already be in the mode the caller wants (attacks use eval mode).
+    The model must already be in the mode the caller wants (attacks use eval mode). ``loss`` is a name
+    of :func:`per_sample_loss` or a function ``(logits, y) -> per-sample loss``. Gradients are enabled
+    here whatever the caller's mode (``torch.no_grad()`` included); ``torch.inference_mode()`` is an error.
     """
-    x = x.detach().requires_grad_(True)
-    logits = model(x)
-    per = per_sample_loss(logits, y, loss)
-    (grad,) = torch.autograd.grad(per.sum(), x)
+    _grad_mode_ok()
+    with torch.enable_grad():
+        x = (x.clone() if x.is_inference() else x.detach()).requires_grad_(True)
+        logits = model(x)
+        per = loss(logits, y) if callable(loss) else per_sample_loss(logits, y, loss)
+        (grad,) = torch.autograd.grad(per.sum(), x)
     return grad, logits.detach(), per.detach()
 
 
@@ -181,3 +210,151 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: f
                     consider(idx, xa, logits, per)
             out[s] = best.to(x.device)
     return out
+
+
+# --- APGD (Croce & Hein 2020) -------------------------------------------------------------------
+
+APGD_RHO = 0.75        # halve the step when the loss rose in at most this share of a checkpoint interval
+APGD_MOMENTUM = 0.75   # weight of the new step; 1 - this is the weight of the previous one
+
+
+def apgd_checkpoints(steps: int) -> list[int]:
+    """The iterations after which APGD may halve its step size: p_0 = 0, p_1 = 0.22,
+    p_(j+1) = p_j + max(p_j - p_(j-1) - 0.03, 0.06), times ``steps``, in whole iterations as in the
+    reference implementation (22, 41, 57, 70, 80, 87, 93, 99 for 100 steps)."""
+    first, least, shrink = max(int(0.22 * steps), 1), max(int(0.06 * steps), 1), max(int(0.03 * steps), 1)
+    points, length, at = [], first, first
+    while at <= steps:
+        points.append(at)
+        length = max(length - shrink, least)
+        at += length
+    return points
+
+
+def apgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int = 100, loss: str = "ce",
+         targeted: bool = False, n_target_classes: int = 9, restarts: int = 1, seed: int = 0, *,
+         rho: float = APGD_RHO, batch_size: int = 1000, progress: str | None = None) -> torch.Tensor:
+    """Auto-PGD (Croce & Hein 2020) in the L-inf ball of radius ``eps``: PGD with momentum whose step
+    size needs no tuning. APGD-CE is ``loss="ce"``; APGD-T is ``loss="dlr", targeted=True``.
+
+    From a random start, each step is ``z = P(x_k + eta * sign(grad))`` and
+    ``x_(k+1) = P(x_k + 0.75 (z - x_k) + 0.25 (x_k - x_(k-1)))`` (no momentum on the first step), with
+    ``P`` the projection onto the eps-ball and [0, 1]. Each sample has its own step size ``eta``,
+    2 eps at first; at each of :func:`apgd_checkpoints` it is halved, and the sample goes back to its
+    highest-loss iterate, when the loss rose in at most ``rho`` of the interval's steps, or when the step
+    was not halved at the previous checkpoint and the best loss has not improved since.
+
+    Targeted (APGD-T): one run per target class, the ``n_target_classes`` most likely wrong classes of
+    the clean image, each maximising the targeted DLR loss. ``restarts`` runs per loss (or target),
+    each from a new random start (``seed`` makes them reproducible).
+
+    Like AutoAttack, a sample misclassified clean is returned unchanged, and a sample stops being
+    attacked once it is misclassified: the first fooling iterate is returned (samples are independent,
+    so this changes no other sample's path). A sample never fooled gets its highest-loss iterate.
+    """
+    check_xy(x, y)
+    eps = _check_eps(eps)
+    if int(steps) != steps or steps < 1 or int(restarts) != restarts or restarts < 1:
+        raise ValueError(f"steps and restarts must be integers >= 1, got {steps}, {restarts}")
+    if loss not in ("ce", "dlr") or (targeted and loss != "dlr"):
+        raise ValueError(f"APGD's loss is 'ce' or 'dlr' (targeted: 'dlr' only), got loss={loss!r}, targeted={targeted}")
+    _grad_mode_ok()
+    device = model_device(model)
+    gen = torch.Generator(device=device).manual_seed(int(seed))
+    out = x.clone()
+    chunks = list(batches(len(x), batch_size))
+    if progress is not None:
+        from tqdm.auto import tqdm
+        from .training import progress_enabled
+        chunks = tqdm(chunks, desc=progress, unit="batch", leave=False, disable=not progress_enabled())
+    with eval_mode(model):
+        for s in chunks:
+            xb, yb = x[s].to(device), y[s].to(device)
+            with torch.inference_mode():
+                logits = model(xb)
+            alive = (logits.argmax(1) == yb).nonzero().squeeze(1)   # only correctly classified ones are attacked
+            best, best_loss = xb.clone(), torch.full((len(xb),), -math.inf, device=device, dtype=xb.dtype)
+            if targeted:
+                ranked = logits.argsort(1, descending=True)            # [true class, then the wrong ones by logit]
+                targets = [ranked[:, j] for j in range(1, min(n_target_classes, logits.shape[1] - 1) + 1)]
+            else:
+                targets = [None]
+            for target in targets:
+                for _ in range(int(restarts)):
+                    if len(alive) == 0:
+                        break
+                    x_adv, fooled, run_loss = _apgd_run(model, xb[alive], yb[alive], eps, int(steps), loss,
+                                                        None if target is None else target[alive], rho, gen)
+                    better = fooled | (run_loss > best_loss[alive])
+                    best[alive[better]] = x_adv[better]
+                    best_loss[alive[better]] = run_loss[better]
+                    alive = alive[~fooled]
+            out[s] = best.to(x.device)
+    return out
+
+
+def _apgd_run(model, x, y, eps, steps, loss, target, rho, gen):
+    """One APGD run on a batch: ``(x_adv, fooled, loss)`` per sample, where ``x_adv`` is the first
+    fooling iterate if ``fooled``, else the highest-loss iterate (whose loss is ``loss``); ``target``:
+    the target class of each sample (targeted DLR loss), or None.
+
+    Fooled samples leave the batch at once; ``s`` holds the state of those still attacked, ``i`` their
+    positions in the batch."""
+    n = len(x)
+    result, result_loss = x.clone(), torch.empty(n, device=x.device, dtype=x.dtype)
+    fooled = torch.zeros(n, dtype=torch.bool, device=x.device)
+
+    def project(z, x0):
+        return torch.min(torch.max(z, x0 - eps), x0 + eps).clamp_(0, 1)
+
+    # the reference's random start: uniform noise scaled so that its largest pixel is at eps
+    t = torch.rand(x.shape, generator=gen, device=x.device, dtype=x.dtype) * 2 - 1
+    x_k = (x + eps * t / t.flatten(1).abs().amax(1).clamp_min(1e-12)[:, None, None, None]).clamp_(0, 1)
+
+    def gradient(s, x_at):
+        if target is None:
+            return input_gradient(model, x_at, s["y"], loss)
+        return input_gradient(model, x_at, s["y"], lambda z, yy: targeted_dlr(z, yy, s["target"]))
+
+    s = {"x0": x, "y": y, "target": y if target is None else target}
+    grad, logits, f_k = gradient(s, x_k)
+    i = torch.arange(n, device=x.device)
+    s.update({"x": x_k, "x_prev": x_k, "grad": grad, "f": f_k, "best": x_k, "best_f": f_k, "best_grad": grad,
+              "eta": torch.full((n, 1, 1, 1), 2 * eps, device=x.device, dtype=x.dtype),
+              "rises": torch.zeros(n, device=x.device), "best_f_at_check": f_k,
+              "halved_at_check": torch.ones(n, dtype=torch.bool, device=x.device)})
+
+    def drop_fooled(logits, s, i):
+        wrong = logits.argmax(1) != s["y"]
+        result[i[wrong]], fooled[i[wrong]] = s["x"][wrong], True
+        keep = ~wrong
+        return {k: v[keep] for k, v in s.items()}, i[keep]
+
+    s, i = drop_fooled(logits, s, i)
+    checkpoints, last_check = set(apgd_checkpoints(steps)), 0
+    for k in range(1, steps + 1):
+        if len(i) == 0:
+            break
+        a = 1.0 if k == 1 else APGD_MOMENTUM
+        z = project(s["x"] + s["eta"] * s["grad"].sign(), s["x0"])
+        x_new = project(s["x"] + a * (z - s["x"]) + (1 - a) * (s["x"] - s["x_prev"]), s["x0"])
+        grad, logits, f = gradient(s, x_new)
+        s.update(x_prev=s["x"], x=x_new, grad=grad, rises=s["rises"] + (f > s["f"]).float(), f=f)
+        up = f > s["best_f"]
+        s["best"] = torch.where(up[:, None, None, None], x_new, s["best"])
+        s["best_grad"] = torch.where(up[:, None, None, None], grad, s["best_grad"])
+        s["best_f"] = torch.where(up, f, s["best_f"])
+        s, i = drop_fooled(logits, s, i)
+        if k in checkpoints:
+            stalled = s["rises"] <= rho * (k - last_check)
+            no_gain = ~s["halved_at_check"] & (s["best_f"] <= s["best_f_at_check"])
+            halve = stalled | no_gain
+            h = halve[:, None, None, None]
+            s["eta"] = torch.where(h, s["eta"] / 2, s["eta"])
+            s["x"] = torch.where(h, s["best"], s["x"])          # restart from the best point
+            s["grad"] = torch.where(h, s["best_grad"], s["grad"])
+            s.update(halved_at_check=halve, best_f_at_check=s["best_f"], rises=torch.zeros_like(s["rises"]))
+            last_check = k
+    result[i], result_loss[i] = s["best"], s["best_f"]
+    result_loss[fooled] = math.inf
+    return result, fooled, result_loss

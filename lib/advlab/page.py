@@ -11,6 +11,7 @@ from . import sanity
 from .pipeline import MODELS, NOTEBOOKS
 from .plots import LABELS as MODEL_LABELS
 from .profiles import EXPECTED_CPU_TIME
+from .stats import wilson_acc
 from .templating import TEMPLATES, render
 
 STATIC = TEMPLATES.parent / "static"
@@ -57,7 +58,7 @@ def render_html(results: dict, pages: dict | None = None, root: str | Path = "."
         scorecard=results.get("scorecard", []), by_threat=_by_threat(results.get("claims_by_threat") or {}),
         sanity=_sanity_rows(results.get("sanity", {})), robust=robust_section(results),
         leaderboard=_leaderboard_rows(results.get("leaderboard") or []),
-        clean=_clean_rows(results.get("models", {})), figures=_figures(results, root),
+        clean=_clean_rows(results.get("models", {})), seed_spread=seed_spread(results.get("models", {})), figures=_figures(results, root),
         curve_table=curve_table(results.get("curves", [])),
         attack_settings=json.dumps(results["attack_settings"], indent=2) if results.get("attack_settings") else "",
         notebooks=_notebooks(results, pages or {}), metadata=_metadata(results),
@@ -81,9 +82,14 @@ def run_settings(cfg: dict) -> dict | None:
     if cfg.get("fast_epochs") is not None:
         madry = (f"Madry PGD-{cfg.get('madry_steps')} training {cfg.get('madry_epochs')} epochs"
                  if cfg.get("madry_epochs") else "Madry's PGD training not run in this profile")
+        if cfg.get("fast_pgd_epochs"):
+            madry = (f"PGD training with {cfg.get('fast_pgd_steps')} steps of {cfg.get('fast_pgd_alpha')}, "
+                     f"{cfg.get('fast_pgd_epochs')} epochs; {madry}")
         run["otf"] = {"fast_epochs": cfg.get("fast_epochs"), "eps": cfg.get("otf_eps"), "madry": madry,
                       "robust_n": cfg.get("robust_n"), "robust_steps": cfg.get("robust_steps"),
-                      "restarts": cfg.get("robust_restarts"), "cw_restarts": cfg.get("robust_cw_restarts")}
+                      "restarts": cfg.get("robust_restarts"), "cw_restarts": cfg.get("robust_cw_restarts"),
+                      "apgd_steps": cfg.get("apgd_steps"), "apgd_restarts": cfg.get("apgd_restarts"),
+                      "apgd_targets": cfg.get("apgd_targets")}
     return run
 
 
@@ -152,6 +158,7 @@ def robust_section(results: dict) -> dict | None:
     for m in evaluated:
         checks += [c for c in models[m].get("sanity", {}) if c not in checks]
     return {"eps": f"{first['eps']:g}", "n_images": first["n_images"], "attacks": names,
+            "evaluation": first.get("evaluation") or ", ".join(names),
             "rows": [_robust_row(m, models[m], names, otf, results.get("train_seconds", {})) for m in evaluated],
             "stopped": [f"{_label(m)}: {h['stopped']}" for m, h in otf.items() if h.get("stopped")],
             "capacity": [f"width x{c['width']} ({c['params']:,} parameters): clean {sanity.pct(c['clean_acc'])}, "
@@ -159,6 +166,15 @@ def robust_section(results: dict) -> dict | None:
             "checks": checks,
             "sanity": [{"label": _label(m), "cells": [models[m].get("sanity", {}).get(c) for c in checks],
                         "checks": list(models[m].get("sanity", {}).items())} for m in evaluated]}
+
+
+def fmt_acc(acc: float, n: int | None) -> str:
+    """An accuracy with its 95% Wilson interval on ``n`` images, e.g. "69.4% (66.5-72.2)"."""
+    try:
+        lo, hi = wilson_acc(acc, n)
+    except (TypeError, ValueError):
+        return sanity.pct(acc)
+    return f"{sanity.pct(acc)} ({100 * lo:.1f}-{100 * hi:.1f})"
 
 
 def _robust_row(m: str, entry: dict, names: list, otf: dict, secs: dict) -> dict:
@@ -169,16 +185,29 @@ def _robust_row(m: str, entry: dict, names: list, otf: dict, secs: dict) -> dict
     if m in otf and otf[m].get("epochs"):
         ep = otf[m]["epochs"]
         time += f" ({sum(e['seconds'] for e in ep) / len(ep):.1f} s/epoch, {len(ep)} epochs)"
-    return {"label": _label(m), "kind": kind, "clean": sanity.pct(entry["clean_acc"]),
-            "attacks": [sanity.pct(r["attacks"][n]) if n in r.get("attacks", {}) else None for n in names],
-            "robust": sanity.pct(r["robust_acc"]), "time": time}
+    k = r.get("n_images")
+    return {"label": _label(m), "kind": kind, "clean": fmt_acc(entry["clean_acc"], entry.get("n_images", 10000)),
+            "attacks": [fmt_acc(r["attacks"][n], k) if n in r.get("attacks", {}) else None for n in names],
+            "robust": fmt_acc(r["robust_acc"], k), "time": time}
+
+
+def seed_spread(models: dict) -> str | None:
+    """The baseline's clean accuracy over training seeds, as a sentence (None when not measured)."""
+    spread = models.get("baseline", {}).get("seed_spread")
+    if not spread:
+        return None
+    accs = spread["clean_acc"]
+    return (f"Baseline over {len(accs)} training seeds: "
+            + ", ".join(f"seed {s} {sanity.pct(a)}" for s, a in zip(spread["seeds"], accs))
+            + f" (spread {100 * (max(accs) - min(accs)):.2f} points).")
 
 
 def _clean_rows(models: dict) -> list[dict]:
     rows = []
     for name in _models_in_order(models):
         acc, seed = models.get(name, {}).get("clean_acc"), SEED_CLEAN.get(name)
-        rows.append({"label": _label(name), "acc": sanity.pct(acc) if acc is not None else "not measured",
+        rows.append({"label": _label(name),
+                     "acc": fmt_acc(acc, models[name].get("n_images", 10000)) if acc is not None else "not measured",
                      "seed": sanity.pct(seed) if seed is not None else "-"})
     return rows
 

@@ -24,7 +24,9 @@ from .profiles import Config
 from .training import fit
 
 MODELS = ["baseline", "fgsm_retrained", "fgsm_untrained", "pgd_retrained", "pgd_untrained"]
-ON_THE_FLY = {"fast_adv": "fgsm_rs", "madry_adv": "pgd"}   # notebook 05's models and their methods
+# notebook 05's models and their methods: fast FGSM training (the lesson in over-reporting), PGD
+# training with a few large steps (the most robust one a CPU trains in minutes), Madry's PGD-40
+ON_THE_FLY = {"fast_adv": "fgsm_rs", "fast_pgd_adv": "pgd", "madry_adv": "pgd"}
 ATTACKS = ["fgsm", "pgd"]
 THREATS = ["whitebox", "transfer"]
 DATA_ROOT = Path("data")
@@ -45,6 +47,7 @@ FIGURES = {
     "04_grid_pgd_retrained": "FGSM examples and predictions, PGD-retrained model (seed: adv-7b)",
     "05_pgd_static_vs_on_the_fly": "PGD: static adversarial training against training on the fly (beyond the seed)",
     "05_cost_vs_robustness": "Training time against white-box robustness, worst case over attacks",
+    "05_frontier": "On-the-fly training methods: training cost against robust accuracy under APGD-CE + APGD-T",
     "05_capacity": "Clean and robust accuracy of the on-the-fly model at widths x1, x2, x4 (paper profile)",
 }
 NOTEBOOKS = ["01_baseline", "02_fgsm_attack", "03_adversarial_training", "04_generalization",
@@ -148,8 +151,8 @@ def _model_params(cfg: Config, name: str) -> dict:
 
 
 def _otf(name: str):
-    """``(kind, width)`` of an on-the-fly model name (``fast_adv``, ``madry_adv``, or one of them with a
-    width suffix such as ``madry_adv_w2``), else None."""
+    """``(kind, width)`` of an on-the-fly model name (``fast_adv``, ``fast_pgd_adv``, ``madry_adv``, or one
+    of them with a width suffix such as ``madry_adv_w2``), else None."""
     base, _, w = name.partition("_adv")
     kind = base + "_adv"
     if kind not in ON_THE_FLY or (w and not (w.startswith("_w") and w[2:].isdigit() and int(w[2:]) >= 1)):
@@ -162,8 +165,10 @@ def otf_name(kind: str, width: int = 1) -> str:
 
 
 def otf_models(cfg: Config) -> list[str]:
-    """The on-the-fly models this profile trains: ``fast_adv``, and ``madry_adv`` when madry_epochs > 0."""
-    return ["fast_adv"] + (["madry_adv"] if cfg.madry_epochs > 0 else [])
+    """The on-the-fly models this profile trains: ``fast_adv``, ``fast_pgd_adv`` when fast_pgd_epochs > 0,
+    and ``madry_adv`` when madry_epochs > 0."""
+    return (["fast_adv"] + (["fast_pgd_adv"] if cfg.fast_pgd_epochs > 0 else [])
+            + (["madry_adv"] if cfg.madry_epochs > 0 else []))
 
 
 def _otf_params(cfg: Config, name: str) -> dict:
@@ -173,6 +178,9 @@ def _otf_params(cfg: Config, name: str) -> dict:
               "lr": cfg.lr, "seed": cfg.seed, "arch": ARCH}
     if kind == "fast_adv":
         params.update(epochs=cfg.fast_epochs, alpha_factor=cfg.fast_alpha_factor, ramp=cfg.fast_ramp_epochs)
+    elif kind == "fast_pgd_adv":
+        params.update(epochs=cfg.fast_pgd_epochs, steps=cfg.fast_pgd_steps, alpha=cfg.fast_pgd_alpha,
+                      ramp=cfg.fast_pgd_ramp_epochs)
     else:
         params.update(epochs=cfg.madry_epochs, steps=cfg.madry_steps, alpha=cfg.madry_alpha,
                       ramp=cfg.madry_ramp_epochs)
@@ -426,13 +434,14 @@ _PGD_MEMO: dict = {}  # PGD test examples computed in this process, by (model, n
 def robust_settings(cfg: Config) -> dict:
     from .robust import attack_suite
     return attack_suite(cfg.otf_eps, cfg.robust_steps, restarts=cfg.robust_restarts,
-                        cw_restarts=cfg.robust_cw_restarts)
+                        cw_restarts=cfg.robust_cw_restarts, apgd_steps=cfg.apgd_steps,
+                        apgd_restarts=cfg.apgd_restarts, apgd_targets=cfg.apgd_targets)
 
 
 def robust_eval(cfg: Config, name: str) -> dict:
-    """Model ``name``'s accuracy at ``otf_eps`` under FGSM, PGD (cross-entropy, restarts) and PGD (CW
-    margin) on the first ``robust_n`` test images, and the per-sample worst case over them
-    (``robust_acc``). Cached."""
+    """Model ``name``'s accuracy at ``otf_eps`` under FGSM, PGD (cross-entropy, restarts), APGD-CE and
+    APGD-T on the first ``robust_n`` test images, and the per-image worst case over them
+    (``robust_acc``; :func:`advlab.robust.robust_eval`). Cached."""
     from .robust import robust_eval as evaluate_robustly
     params = _robust_params(cfg, name)
 
@@ -460,26 +469,44 @@ def model_sanity(cfg: Config, name: str) -> dict:
     ``otf_eps``: ``{check: {"passed", "detail"}}``. Cached."""
     from .sanity import check_model
     params = {"model": model_key(cfg, name), "eps": cfg.otf_eps, "n": cfg.sanity_n, "steps": cfg.sanity_steps,
-              "undefended": name == "baseline", "seed": cfg.seed, "version": 1}
+              "undefended": name == "baseline", "seed": cfg.seed, "version": 2}
+    apgd_robust = None
+    if cfg.sanity_n <= cfg.robust_n and cfg.apgd_steps and cfg.apgd_targets:
+        # APGD-CE then APGD-T on the same images: the robust evaluation's first sanity_n images
+        r = robust_eval(cfg, name)
+        apgd_robust = torch.tensor(r["per_attack"]["apgd_t"]["per_image_robust"][:cfg.sanity_n])
+        params["apgd"] = r["settings"]["apgd_t"]
 
     def build():
         x, y = test_data(cfg, cfg.sanity_n)
         return check_model(get_model(cfg.replace(force=False), name), x, y, cfg.otf_eps, steps=cfg.sanity_steps,
-                           undefended=name == "baseline", seed=cfg.seed)
+                           undefended=name == "baseline", seed=cfg.seed, apgd_robust=apgd_robust)
 
     return _cached_json(cfg, "sanity", "sanity", params, build)
 
 
 def evaluate_models(cfg: Config, names) -> dict:
-    """``{name: {"clean_acc", "robust_eval", "sanity"}}`` for each model: what a notebook records as its
-    final numbers (``clean_acc`` on all 10,000 test images)."""
+    """``{name: {"clean_acc", "n_images", "seeds", "robust_eval", "sanity"}}`` for each model: what a
+    notebook records as its final numbers (``clean_acc`` on all 10,000 test images, one training seed);
+    the baseline also gets ``seed_spread`` when ``cfg.baseline_seeds`` is set."""
     from .evaluation import evaluate
     x, y = test_data(cfg)
     out = {}
     for name in names:
-        out[name] = {"clean_acc": evaluate(get_model(cfg.replace(force=False), name), x, y),
-                     "robust_eval": robust_eval(cfg, name), "sanity": model_sanity(cfg, name)}
+        out[name] = {"clean_acc": evaluate(get_model(cfg.replace(force=False), name), x, y), "n_images": len(x),
+                     "seeds": [cfg.seed], "robust_eval": robust_eval(cfg, name), "sanity": model_sanity(cfg, name)}
+        if name == "baseline" and cfg.baseline_seeds:
+            out[name]["seed_spread"] = baseline_seed_spread(cfg)
     return out
+
+
+def baseline_seed_spread(cfg: Config) -> dict:
+    """The baseline trained with each seed of ``cfg.baseline_seeds`` (each cached like the seed-``cfg.seed``
+    one, which is reused): ``{"seeds", "clean_acc" (one per seed, all 10,000 test images), "n_images"}``."""
+    from .evaluation import evaluate
+    x, y = test_data(cfg)
+    accs = [evaluate(get_model(cfg.replace(seed=int(s), force=False), "baseline"), x, y) for s in cfg.baseline_seeds]
+    return {"seeds": [int(s) for s in cfg.baseline_seeds], "clean_acc": accs, "n_images": len(x)}
 
 
 def attack_settings(cfg: Config) -> dict:

@@ -23,6 +23,7 @@ from pathlib import Path
 from . import challenge, explorer, sanity
 from .errors import AdvlabError
 from .io import atomic_path, write_json
+from .stats import wilson_acc
 from .page import PROFILE_MEANING, SEED_CLEAN, THREAT_LABELS, render_html, summary_sentences  # noqa: F401
 from .pipeline import FIGURES, NOTEBOOKS
 from .plots import LABELS as MODEL_LABELS
@@ -86,11 +87,42 @@ def merge_parts(parts: list[dict]) -> dict:
     return merged
 
 
+CLEAN_N = 10000   # clean accuracy is always measured on the whole MNIST test set
+
+
+def add_intervals(results: dict) -> None:
+    """A 95% Wilson interval beside every accuracy whose number of images is known: ``clean_ci95`` of
+    each model, ``ci95`` of each curve (one per eps) and of each robust evaluation (clean, robust, per
+    attack). Each model is one training seed (``seeds``) unless ``seed_spread`` says otherwise. A value
+    that is not an accuracy in [0, 1] gets None."""
+    def ci(acc, n):
+        try:
+            return list(wilson_acc(float(acc), int(n)))
+        except (TypeError, ValueError):
+            return None
+
+    for m in results.get("models", {}).values():
+        n = m.setdefault("n_images", CLEAN_N)
+        m["clean_ci95"] = ci(m["clean_acc"], n)
+        m.setdefault("seeds", "one seed")
+        r = m.get("robust_eval")
+        if isinstance(r, dict) and r.get("n_images"):
+            k = r["n_images"]
+            r.setdefault("ci95", {"clean": ci(r.get("clean_acc"), k), "robust": ci(r.get("robust_acc"), k)})
+            r.setdefault("attacks_ci95", {a: ci(v, k) for a, v in (r.get("attacks") or {}).items()})
+    for c in results.get("curves", []):
+        if c.get("n_images"):
+            c["ci95"] = [ci(a, c["n_images"]) for a in c["acc"]]
+
+
 def _merge_models(models: dict, recorded: dict) -> None:
     for name, m in recorded.items():
         if isinstance(m, dict) and m.get("clean_acc") is not None:
             entry = models.setdefault(name, {})
             entry["clean_acc"] = float(m["clean_acc"])
+            for key in ("n_images", "seeds", "seed_spread"):
+                if m.get(key) is not None:
+                    entry[key] = m[key]
             for key in ("robust_eval", "sanity"):   # the stronger evaluation (notebooks 02-05)
                 if isinstance(m.get(key), dict):
                     entry[key] = m[key]
@@ -210,6 +242,7 @@ def collect(profile: str, root: str | Path = ".") -> dict:
         "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "warnings": warnings + merged["warnings"],
     }
+    add_intervals(results)
     results["scorecard"] = scorecard(results)
     results["sanity"] = sanity.run_checks(results)
     # Each model's own sanity record: the checks that attacked it (notebooks), then those of its curves.

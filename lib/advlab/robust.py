@@ -1,14 +1,17 @@
 """Adversarial training on the fly, and an evaluation strong enough to trust its numbers.
 
 On the fly (Madry et al. 2018) means every training batch is attacked against the *current* weights,
-unlike the seed's static sets crafted once on the baseline. Two methods:
+unlike the seed's static sets crafted once on the baseline. Three methods:
 
 - ``pgd``: Madry et al.'s PGD training: ``steps`` PGD steps of size ``alpha`` from a random start.
 - ``fgsm_rs``: the fast variant of Wong, Rice & Kolter (2020): one FGSM step of size ``alpha``
   (about 1.25 eps) from a uniform random start in the eps-ball, projected back onto the ball.
-  It is prone to *catastrophic overfitting* (robustness to PGD collapses within an epoch while
-  FGSM accuracy soars), so :func:`train_on_the_fly` checks PGD accuracy on held-out training images
-  after every epoch and rolls back to the best epoch when it collapses.
+- ``n_fgsm``: N-FGSM (de Jorge et al. 2022): one FGSM step of ``alpha`` (1.0 eps) from a start drawn
+  from a *larger* box, ``U(-k eps, k eps)`` with k = 2, and *no* projection back onto the eps-ball
+  (pixels are still clipped to [0, 1]): the noise itself is what keeps single-step training stable.
+Single-step methods are prone to *catastrophic overfitting* (robustness to PGD collapses within an
+epoch while FGSM accuracy soars), so :func:`train_on_the_fly` checks PGD accuracy on held-out training
+images after every epoch and rolls back to the best epoch when it collapses.
 
 The examples are crafted with the model in evaluation mode (BatchNorm running statistics, no dropout):
 the model that is later attacked, and a sharper gradient than one through random dropout masks.
@@ -22,26 +25,33 @@ import time
 import torch
 from torch import nn
 
-from .attacks import _check_eps, fgsm, input_gradient, pgd
+from .attacks import _check_eps, apgd, fgsm, input_gradient, pgd
 from .evaluation import check_xy, eval_mode, predict
+from .stats import wilson
 from .training import fit, progress_enabled
 
-METHODS = ("fgsm_rs", "pgd")
+METHODS = ("fgsm_rs", "n_fgsm", "pgd")
+STEP_FACTOR = {"fgsm_rs": 1.25, "n_fgsm": 1.0}   # default single-step size alpha / eps of each method
 
 
 class OnTheFly:
     """The ``adversary`` of :func:`advlab.fit`: attacks each batch against the current model.
 
     eps rises linearly from 0 to ``eps`` over the first ``ramp_epochs`` epochs (``n_batches`` per
-    epoch), then stays; ``alpha`` and PGD's step size scale with it.
+    epoch), then stays; ``alpha``, N-FGSM's noise and PGD's step size scale with it.
+    ``alpha_factor``: the single-step size over eps (None: 1.25 for fgsm_rs, 1.0 for n_fgsm);
+    ``noise_factor``: N-FGSM's k, the start is drawn from U(-k eps, k eps).
     """
 
-    def __init__(self, method: str, eps: float, *, n_batches: int, alpha_factor: float = 1.25,
-                 steps: int = 40, pgd_alpha: float = 0.01, ramp_epochs: float = 0.0, seed: int = 0):
+    def __init__(self, method: str, eps: float, *, n_batches: int, alpha_factor: float | None = None,
+                 steps: int = 40, pgd_alpha: float = 0.01, ramp_epochs: float = 0.0, noise_factor: float = 2.0,
+                 seed: int = 0):
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
         self.method, self.eps = method, _check_eps(eps)
+        alpha_factor = STEP_FACTOR.get(method, 1.25) if alpha_factor is None else alpha_factor
         self.alpha_factor, self.steps, self.pgd_alpha = float(alpha_factor), int(steps), float(pgd_alpha)
+        self.noise_factor = _check_eps(noise_factor, "noise_factor")
         self.ramp_batches = max(0.0, float(ramp_epochs)) * n_batches
         self.batch = 0
         self.seed = seed
@@ -59,6 +69,8 @@ class OnTheFly:
         with eval_mode(model):
             if self.method == "fgsm_rs":
                 return fgsm_rs(model, x, y, eps, self.alpha_factor * eps)
+            if self.method == "n_fgsm":
+                return n_fgsm(model, x, y, self.noise_factor * eps, self.alpha_factor * eps)
             alpha = self.pgd_alpha * eps / self.eps   # 0.01 at eps 0.3, scaled during the ramp
             return pgd(model, x, y, eps, alpha, self.steps, True, 1, early_stop=False,
                        seed=self.seed * 1_000_003 + self.batch)
@@ -74,6 +86,16 @@ def fgsm_rs(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alph
     return (x + delta).clamp_(0, 1)
 
 
+def n_fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, noise: float, alpha: float) -> torch.Tensor:
+    """N-FGSM (de Jorge et al. 2022): ``delta ~ U(-noise, noise)``, one signed step of ``alpha``, and
+    no projection onto an eps-ball (the example may lie up to ``noise + alpha`` from ``x``); only the
+    pixel range is enforced. Uses the model in its current mode."""
+    noise, alpha = _check_eps(noise, "noise"), _check_eps(alpha, "alpha")
+    start = (x + torch.empty_like(x).uniform_(-noise, noise)).clamp_(0, 1)
+    grad, _, _ = input_gradient(model, start, y)
+    return (start + alpha * grad.sign_()).clamp_(0, 1)
+
+
 def pgd_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int = 10,
                  restarts: int = 1, seed: int = 0, loss: str = "ce") -> float:
     """Accuracy under PGD (``steps`` steps of 2.5 eps / steps, random start, early stop)."""
@@ -82,11 +104,12 @@ def pgd_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,
 
 
 def train_on_the_fly(model: nn.Module, x: torch.Tensor, y: torch.Tensor, method: str, eps: float,
-                     epochs: int, *, alpha_factor: float = 1.25, steps: int = 40, pgd_alpha: float = 0.01,
-                     ramp_epochs: float = 0.0, batch_size: int = 128, lr: float = 1e-3, seed: int = 0,
+                     epochs: int, *, alpha_factor: float | None = None, steps: int = 40, pgd_alpha: float = 0.01,
+                     ramp_epochs: float = 0.0, noise_factor: float = 2.0, batch_size: int = 128, lr: float = 1e-3, seed: int = 0,
                      guard: tuple | None = None, guard_steps: int = 10, guard_drop: float = 0.2,
                      progress: bool | None = None, desc: str | None = None, checkpoint=None) -> dict:
-    """Adversarial training on the fly with ``method`` (``fgsm_rs`` or ``pgd``); returns the history.
+    """Adversarial training on the fly with ``method`` (one of :data:`METHODS`); returns the history.
+    ``alpha_factor``, ``noise_factor``, ``steps``, ``pgd_alpha`` and ``ramp_epochs`` go to :class:`OnTheFly`.
 
     ``guard = (x_val, y_val)``: held-out training images. After each epoch their accuracy under PGD
     (``guard_steps`` steps, at the full ``eps``) is measured; if it falls more than ``guard_drop`` below
@@ -102,7 +125,7 @@ def train_on_the_fly(model: nn.Module, x: torch.Tensor, y: torch.Tensor, method:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     n_batches = math.ceil(len(x) / batch_size)
     adversary = OnTheFly(method, eps, n_batches=n_batches, alpha_factor=alpha_factor, steps=steps,
-                         pgd_alpha=pgd_alpha, ramp_epochs=ramp_epochs, seed=seed)
+                         pgd_alpha=pgd_alpha, ramp_epochs=ramp_epochs, noise_factor=noise_factor, seed=seed)
     history = {"method": method, "eps": eps, "epochs": [], "stopped": None, "best_epoch": None}
     best = {"acc": -1.0, "state": None}
 
@@ -143,42 +166,99 @@ def correct_under(model: nn.Module, y: torch.Tensor, x_adv: torch.Tensor) -> tor
 
 
 def attack_suite(eps: float, steps: int = 40, alpha: float | None = None, restarts: int = 10,
-                 cw_restarts: int | None = None) -> dict:
-    """The attacks of :func:`robust_eval`, by name: FGSM, PGD with cross-entropy and PGD with the
-    Carlini-Wagner margin loss, both ``steps`` steps of ``alpha`` (default 2.5 eps / steps) with
-    random restarts."""
+                 cw_restarts: int = 0, apgd_steps: int = 100, apgd_restarts: int = 1,
+                 apgd_targets: int = 9) -> dict:
+    """The attacks of :func:`robust_eval`, by name, in the order they run: FGSM; PGD on the
+    cross-entropy, ``steps`` steps of ``alpha`` (default 2.5 eps / steps) with ``restarts`` random
+    restarts; PGD on the Carlini-Wagner margin when ``cw_restarts`` > 0; APGD-CE; and APGD-T (targeted
+    DLR, ``apgd_targets`` target classes) on the images APGD-CE did not fool (``"after"``), as
+    AutoAttack runs them. 0 steps or restarts leaves an attack out."""
     alpha = 2.5 * eps / max(steps, 1) if alpha is None else alpha
-    cw_restarts = restarts if cw_restarts is None else cw_restarts
-    return {
-        "fgsm": {"attack": "fgsm"},
-        f"pgd{steps}x{restarts}_ce": {"attack": "pgd", "steps": steps, "alpha": alpha, "restarts": restarts, "loss": "ce"},
-        f"pgd{steps}x{cw_restarts}_cw": {"attack": "pgd", "steps": steps, "alpha": alpha, "restarts": cw_restarts, "loss": "cw"},
-    }
+    suite = {"fgsm": {"attack": "fgsm"}}
+    if steps and restarts:
+        suite[f"pgd{steps}x{restarts}_ce"] = {"attack": "pgd", "steps": steps, "alpha": alpha, "restarts": restarts,
+                                              "loss": "ce"}
+    if steps and cw_restarts:
+        suite[f"pgd{steps}x{cw_restarts}_cw"] = {"attack": "pgd", "steps": steps, "alpha": alpha,
+                                                 "restarts": cw_restarts, "loss": "cw"}
+    if apgd_steps and apgd_restarts:
+        suite["apgd_ce"] = {"attack": "apgd", "steps": apgd_steps, "restarts": apgd_restarts, "loss": "ce"}
+        if apgd_targets:
+            suite["apgd_t"] = {"attack": "apgd", "steps": apgd_steps, "restarts": apgd_restarts, "loss": "dlr",
+                               "targeted": True, "n_target_classes": apgd_targets, "after": "apgd_ce"}
+    return suite
+
+
+def describe(attacks: dict) -> str:
+    """A short name of the evaluation, e.g. "FGSM, PGD-40 x 10 (CE), APGD-CE, APGD-T (9 targets)"."""
+    names = []
+    for a in attacks.values():
+        if a["attack"] == "fgsm":
+            names.append("FGSM")
+        elif a["attack"] == "pgd":
+            names.append(f"PGD-{a['steps']} x {a.get('restarts', 1)} ({a.get('loss', 'ce').upper()})")
+        elif a.get("targeted"):
+            names.append(f"APGD-T-{a['steps']} ({a['n_target_classes']} targets"
+                         + (f", {a['restarts']} restarts" if a.get("restarts", 1) > 1 else "") + ")")
+        else:
+            names.append(f"APGD-{a.get('loss', 'ce').upper()}-{a['steps']}"
+                         + (f" x {a['restarts']}" if a.get("restarts", 1) > 1 else ""))
+    return ", ".join(names)
+
+
+def run_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, a: dict, *, seed: int = 0,
+               progress: str | None = None) -> torch.Tensor:
+    """The adversarial examples of one attack of :func:`attack_suite` (its settings ``a``)."""
+    if a["attack"] == "fgsm":
+        return fgsm(model, x, y, eps, loss=a.get("loss", "ce"))
+    if a["attack"] == "pgd":
+        return pgd(model, x, y, eps, a["alpha"], a["steps"], True, a.get("restarts", 1), loss=a.get("loss", "ce"),
+                   seed=seed, progress=progress)
+    if a["attack"] == "apgd":
+        return apgd(model, x, y, eps, a["steps"], a.get("loss", "ce"), a.get("targeted", False),
+                    a.get("n_target_classes", 9), a.get("restarts", 1), seed=seed, progress=progress)
+    raise ValueError(f"unknown attack {a['attack']!r}: use fgsm, pgd or apgd")
 
 
 def robust_eval(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, attacks: dict | None = None,
                 *, seed: int = 0, progress: str | None = None) -> dict:
-    """Accuracy under each attack of ``attacks`` (default :func:`attack_suite`) and the per-sample
+    """Accuracy under each attack of ``attacks`` (default :func:`attack_suite`) and the per-image
     worst case over all of them: an image counts as robust only if it is classified correctly clean
-    and under every attack. Returns ``{"eps", "n_images", "attacks": {name: acc}, "clean_acc",
-    "robust_acc", "settings"}``."""
+    and under every attack. An attack with ``"after": name`` attacks only the images that survived
+    ``name``, and its numbers are those of the sequence (APGD-CE, then APGD-T on its survivors).
+
+    Returns ``{"eps", "n_images", "clean_acc", "robust_acc", "evaluation" (its name), "attacks":
+    {name: acc}, "per_attack": {name: {"acc", "ci95", "per_image_robust", "seconds", "settings"}},
+    "per_image_robust" (the worst case), "ci95": {"clean", "robust"}, "settings"}``; ``per_image_robust``
+    lists one boolean per image, in the order of ``x``; ``ci95`` are 95% Wilson intervals."""
     check_xy(x, y)
     eps = _check_eps(eps)
     attacks = attack_suite(eps) if attacks is None else attacks
-    robust = correct_under(model, y, x)
-    out = {"eps": eps, "n_images": len(x), "clean_acc": robust.float().mean().item(), "attacks": {},
-           "settings": attacks}
+    clean = correct_under(model, y, x)
+    robust = clean.clone()
+    n = len(x)
+    out = {"eps": eps, "n_images": n, "clean_acc": clean.float().mean().item(), "evaluation": describe(attacks),
+           "attacks": {}, "per_attack": {}, "settings": attacks}
+    masks = {}
     for i, (name, a) in enumerate(attacks.items()):
-        if a["attack"] == "fgsm":
-            x_adv = fgsm(model, x, y, eps, loss=a.get("loss", "ce"))
-        elif a["attack"] == "pgd":
-            x_adv = pgd(model, x, y, eps, a["alpha"], a["steps"], True, a.get("restarts", 1),
-                        loss=a.get("loss", "ce"), seed=seed + 7919 * i,
-                        progress=f"{progress}: {name}" if progress else None)
-        else:
-            raise ValueError(f"unknown attack {a['attack']!r} in {name!r}: use fgsm or pgd")
-        correct = correct_under(model, y, x_adv)
-        out["attacks"][name] = correct.float().mean().item()
+        start = time.perf_counter()
+        correct = clean.clone()
+        if a.get("after"):
+            if a["after"] not in masks:
+                raise ValueError(f"attack {name!r} runs after {a['after']!r}, which must come before it")
+            correct = masks[a["after"]].clone()
+        idx = correct.nonzero().squeeze(1)
+        if len(idx):
+            x_adv = run_attack(model, x[idx], y[idx], eps, a, seed=seed + 7919 * i,
+                               progress=f"{progress}: {name}" if progress else None)
+            correct[idx] = correct_under(model, y[idx], x_adv)
+        masks[name] = correct
+        k = int(correct.sum())
+        out["attacks"][name] = k / n
+        out["per_attack"][name] = {"acc": k / n, "ci95": list(wilson(k, n)), "per_image_robust": correct.tolist(),
+                                   "seconds": round(time.perf_counter() - start, 2), "settings": a}
         robust &= correct
     out["robust_acc"] = robust.float().mean().item()
+    out["per_image_robust"] = robust.tolist()
+    out["ci95"] = {"clean": list(wilson(int(clean.sum()), n)), "robust": list(wilson(int(robust.sum()), n))}
     return out

@@ -13,8 +13,12 @@ Accuracies are fractions in [0, 1]; tolerances below are in percentage points.
   sign noise of the same size leaves it at least 30 points more accurate.
 - ``label_leaking``: an FGSM-trained model that scores higher on white-box FGSM inputs (some eps > 0)
   than on clean inputs fails (Kurakin et al. 2017).
-- ``more_steps_restarts_not_weaker``: PGD with 2k steps <= k steps + 1 point, and 3 restarts <= 1
-  (``pgd_strength``: {model: {"eps", "steps": {"k"|count: acc, "2k"|count: acc}, "restarts": {"1": acc, "3": acc}}}).
+- ``more_steps_restarts_not_weaker``: PGD with 2k steps <= k steps + 1 point, and 3 independent
+  restarts <= 1 + 1 point (``pgd_strength``, from :func:`pgd_strength`: {model: {"eps", "steps": {"k"|count:
+  acc, "2k"|count: acc}, "restarts": {"1": acc, "3": acc}, "independent_restarts": true}}); restarts
+  recorded without ``independent_restarts`` share the single run's seed and are not judged.
+- ``evaluation_converged``: the white-box PGD curve at the robust evaluation's eps is at most 3 points
+  above APGD-CE then APGD-T on the same images.
 """
 from __future__ import annotations
 
@@ -26,6 +30,8 @@ PGD_ZERO_MAX = 0.02
 NOISE_MARGIN = 0.30
 STEPS_TOL = 0.01
 RESTARTS_TOL = 0.0
+INDEPENDENT_RESTARTS_TOL = 0.01   # 3 restarts from other seeds vs 1: sampling noise on a few images
+CONVERGED_TOL = 0.03   # fixed-step PGD may be this much above APGD (same images, same eps)
 NOISE_GAP = 0.05    # check_model: uniform noise must leave at least this much more accuracy than PGD
 CE_CW_TOL = 0.05    # check_model: PGD on cross-entropy within this of PGD on the CW margin
 FGSM_TRAINED = ("fgsm_retrained", "fgsm_untrained")
@@ -37,7 +43,8 @@ DESCRIPTIONS = {
     "pgd_reaches_zero_undefended": "White-box PGD drives the undefended baseline to at most 2% at the largest eps.",
     "noise_hurts_less": "Where FGSM first drives the baseline below 50%, random sign noise of the same size leaves it at least 30 points higher.",
     "label_leaking": "An FGSM-trained model is never more accurate on white-box FGSM inputs than on clean ones.",
-    "more_steps_restarts_not_weaker": "PGD with twice the steps is not weaker (+1 point tolerance); 3 restarts are not weaker than 1.",
+    "more_steps_restarts_not_weaker": "PGD with twice the steps is not weaker (+1 point tolerance); 3 independent restarts (other seeds) are not weaker than 1 (+1 point).",
+    "evaluation_converged": "The white-box PGD curve at the robust evaluation's eps is at most 3 points above APGD-CE then APGD-T on the same images.",
 }
 
 
@@ -195,8 +202,24 @@ def _fewer_more(d: dict, few: str, many: str):
     return (items[0][1], items[0][2]), (items[-1][1], items[-1][2])
 
 
+def pgd_strength(model, x, y, eps: float, steps: int, alpha_factor: float = 2.5, seed: int = 0) -> dict:
+    """The record :func:`more_steps_restarts_not_weaker` judges: PGD accuracy with ``steps`` and
+    ``2 * steps`` steps, and with 3 restarts from seeds other than the single run's (independent, so
+    the comparison can fail)."""
+    from .attacks import pgd
+    from .evaluation import evaluate
+
+    def acc(k, restarts, s):
+        return evaluate(model, pgd(model, x, y, eps, alpha_factor * eps / k, k, True, restarts, seed=s), y)
+
+    base = acc(steps, 1, seed)
+    return {"eps": eps, "steps": {str(steps): base, str(2 * steps): acc(2 * steps, 1, seed)},
+            "restarts": {"1": base, "3": acc(steps, 3, seed + 1)}, "independent_restarts": True,
+            "n_images": len(x)}
+
+
 def more_steps_restarts_not_weaker(results: dict, steps_tol: float = STEPS_TOL,
-                                   restarts_tol: float = RESTARTS_TOL) -> dict:
+                                   restarts_tol: float = INDEPENDENT_RESTARTS_TOL) -> dict:
     out = {}
     for model, s in (results.get("pgd_strength") or {}).items():
         problems, parts = [], []
@@ -207,9 +230,12 @@ def more_steps_restarts_not_weaker(results: dict, steps_tol: float = STEPS_TOL,
             if k2 > k + steps_tol:
                 problems.append(f"more steps raised accuracy by more than {100 * steps_tol:g} point")
         restarts = _fewer_more(s.get("restarts") or {}, "1", "3")
-        if restarts:
+        if restarts and not s.get("independent_restarts"):
+            parts.append("restarts not judged (they share the single run's seed, so they cannot be weaker; "
+                         "record them with sanity.pgd_strength)")
+        elif restarts:
             (r1_name, r1), (r3_name, r3) = restarts
-            parts.append(f"{r1_name} restart(s) {pct(r1)} -> {r3_name} restarts {pct(r3)}")
+            parts.append(f"{r1_name} restart(s) {pct(r1)} -> {r3_name} independent restarts {pct(r3)}")
             if r3 > r1 + restarts_tol:
                 problems.append("more restarts raised accuracy")
         if not parts:
@@ -222,6 +248,29 @@ def more_steps_restarts_not_weaker(results: dict, steps_tol: float = STEPS_TOL,
     return out
 
 
+def evaluation_converged(results: dict, tol: float = CONVERGED_TOL) -> dict:
+    """The white-box PGD curve at the robust evaluation's eps, against APGD-CE then APGD-T on the same
+    images (the first ``n`` of the evaluation's, read from its ``per_image_robust``): PGD more than
+    ``tol`` above APGD means fixed-step PGD has not converged, and the curves overstate robustness."""
+    out = {}
+    for model, m in (results.get("models") or {}).items():
+        r = m.get("robust_eval") or {}
+        seq = (r.get("per_attack") or {}).get("apgd_t") or (r.get("per_attack") or {}).get("apgd_ce")
+        c = find_curve(results, model, "pgd")
+        if not seq or not c or r.get("eps") is None:
+            continue
+        p, n = acc_at(c, float(r["eps"])), c.get("n_images")
+        mask = seq.get("per_image_robust") or []
+        if p is None or not n or n > len(mask):
+            continue
+        a = sum(bool(v) for v in mask[:n]) / n
+        which = "APGD-CE then APGD-T" if (r["per_attack"].get("apgd_t")) else "APGD-CE"
+        out[model] = {"passed": p <= a + tol,
+                      "detail": f"eps {float(r['eps']):g}, {n} images: PGD curve {pct(p)} vs {which} {pct(a)} "
+                                f"({100 * (p - a):+.1f} points; limit +{100 * tol:g})"}
+    return out
+
+
 CHECKS: dict[str, Callable[[dict], dict]] = {
     "pgd_not_weaker_than_fgsm": pgd_not_weaker_than_fgsm,
     "accuracy_falls_with_eps": accuracy_falls_with_eps,
@@ -229,6 +278,7 @@ CHECKS: dict[str, Callable[[dict], dict]] = {
     "noise_hurts_less": noise_hurts_less,
     "label_leaking": label_leaking,
     "more_steps_restarts_not_weaker": more_steps_restarts_not_weaker,
+    "evaluation_converged": evaluation_converged,
 }
 
 
@@ -255,7 +305,10 @@ def summary(checks: dict) -> tuple[int, int, list[str]]:
 
 MODEL_CHECKS = {
     "pgd_not_weaker_than_fgsm": "PGD accuracy is at most FGSM accuracy + 1 point (same images, same eps).",
-    "more_steps_restarts_not_weaker": "PGD with 2k steps is not weaker than k steps (+1 point); 3 restarts are not weaker than 1.",
+    "more_steps_restarts_not_weaker": "PGD with 2k steps is not weaker than k steps (+1 point); 3 independent restarts "
+                                      "(other seeds) are not weaker than 1 (+1 point).",
+    "evaluation_converged": "The fixed-step PGD behind the curves is at most 3 points above APGD-CE then APGD-T (AutoAttack's "
+                            "optimiser) on the same images: a stronger optimiser does not find much more.",
     "accuracy_falls_with_eps": "PGD accuracy does not rise from eps/2 to eps to 1.0, and an unbounded attack (eps 1.0, any image "
                                "reachable) leaves at most 2%; an undefended model is at most 2% already at eps.",
     "noise_hurts_less": "Uniform noise of the same eps leaves accuracy at least 5 points above PGD's.",
@@ -267,9 +320,13 @@ MODEL_CHECKS = {
 
 
 def check_model(model, x, y, eps: float = 0.3, *, steps: int = 10, undefended: bool = False,
-                seed: int = 0) -> dict:
+                seed: int = 0, apgd_robust=None, apgd_steps: int = 100, apgd_targets: int = 9) -> dict:
     """Attack ``model`` on ``(x, y)`` in the ways GUIDE §3 lists and judge the numbers:
     ``{check_name: {"passed": bool, "detail": str}}`` (names and rules in ``MODEL_CHECKS``).
+
+    ``apgd_robust``: per image, robust under APGD-CE then APGD-T at ``eps`` (e.g. from
+    :func:`advlab.robust.robust_eval` on the same images); computed here (``apgd_steps``,
+    ``apgd_targets``) when None.
 
     A model whose gradients are masked (zero, or vanishing through a saturated softmax) fails several
     of them: FGSM and PGD then do little more than the random start, which noise matches, and an
@@ -277,7 +334,7 @@ def check_model(model, x, y, eps: float = 0.3, *, steps: int = 10, undefended: b
     """
     import torch
 
-    from .attacks import fgsm
+    from .attacks import apgd, fgsm
     from .evaluation import predict
     from .robust import pgd_accuracy
 
@@ -294,7 +351,15 @@ def check_model(model, x, y, eps: float = 0.3, *, steps: int = 10, undefended: b
     noise = acc((x + (torch.rand(x.shape, generator=gen) * 2 - 1) * eps).clamp(0, 1))
     p = pgd_acc(eps)
     p2 = pgd_acc(eps, 2 * steps)
-    p3 = pgd_acc(eps, steps, 3)
+    p3 = pgd_accuracy(model, x, y, eps, steps, 3, seed=seed + 1)   # independent of the single run's start
+    if apgd_robust is None:
+        apgd_robust = predict(model, apgd(model, x, y, eps, apgd_steps, "ce", seed=seed)) == y
+        idx = apgd_robust.nonzero().squeeze(1)
+        if len(idx) and apgd_targets:
+            x_t = apgd(model, x[idx], y[idx], eps, apgd_steps, "dlr", targeted=True, n_target_classes=apgd_targets,
+                       seed=seed)
+            apgd_robust[idx] = predict(model, x_t) == y[idx]
+    p_apgd = torch.as_tensor(apgd_robust).float().mean().item()
     p_half = pgd_acc(eps / 2)
     p_big = pgd_acc(1.0)
     p_cw = pgd_acc(eps, loss="cw")
@@ -303,11 +368,15 @@ def check_model(model, x, y, eps: float = 0.3, *, steps: int = 10, undefended: b
         "passed": p <= f_true + STEPS_TOL,
         "detail": f"eps {eps:g}: PGD-{steps} {pct(p)} vs FGSM {pct(f_true)}"}
     problems = [w for w, bad in (("more steps raised accuracy", p2 > p + STEPS_TOL),
-                                 ("more restarts raised accuracy", p3 > p + RESTARTS_TOL)) if bad]
+                                 ("more restarts raised accuracy", p3 > p + INDEPENDENT_RESTARTS_TOL)) if bad]
     out["more_steps_restarts_not_weaker"] = {
         "passed": not problems,
-        "detail": f"eps {eps:g}: {steps} steps {pct(p)} -> {2 * steps} steps {pct(p2)}; 3 restarts {pct(p3)}"
+        "detail": f"eps {eps:g}: {steps} steps {pct(p)} -> {2 * steps} steps {pct(p2)}; 3 independent restarts {pct(p3)}"
                   + (f" ({', '.join(problems)})" if problems else "")}
+    out["evaluation_converged"] = {
+        "passed": p <= p_apgd + CONVERGED_TOL,
+        "detail": f"eps {eps:g}: PGD-{steps} {pct(p)} vs APGD-CE then APGD-T {pct(p_apgd)} "
+                  f"({100 * (p - p_apgd):+.1f} points; limit +{100 * CONVERGED_TOL:g})"}
     rises = p > p_half + MONOTONE_TOL or p_big > p + MONOTONE_TOL
     limit_bad = p_big > PGD_ZERO_MAX or (undefended and p > PGD_ZERO_MAX)
     out["accuracy_falls_with_eps"] = {
