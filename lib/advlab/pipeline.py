@@ -443,16 +443,25 @@ def robust_eval(cfg: Config, name: str) -> dict:
     APGD-T on the first ``robust_n`` test images, and the per-image worst case over them
     (``robust_acc``; :func:`advlab.robust.robust_eval`). Cached."""
     from .robust import robust_eval as evaluate_robustly
-    settings = robust_settings(cfg)
-    params = {"model": model_key(cfg, name), "eps": cfg.otf_eps, "n": cfg.robust_n, "attacks": settings,
-              "seed": cfg.seed}
+    params = _robust_params(cfg, name)
 
     def build():
         x, y = test_data(cfg, cfg.robust_n)
-        return evaluate_robustly(get_model(cfg.replace(force=False), name), x, y, cfg.otf_eps, settings,
+        return evaluate_robustly(get_model(cfg.replace(force=False), name), x, y, cfg.otf_eps, params["attacks"],
                                  seed=cfg.seed, progress=f"robust eval {name}")
 
     return _cached_json(cfg, "robust", "robust", params, build)
+
+
+def _robust_params(cfg: Config, name: str) -> dict:
+    return {"model": model_key(cfg, name), "eps": cfg.otf_eps, "n": cfg.robust_n, "attacks": robust_settings(cfg),
+            "seed": cfg.seed}
+
+
+def cached_robust_eval(cfg: Config, name: str) -> dict | None:
+    """``robust_eval(cfg, name)`` if it is already cached, else None (computes nothing)."""
+    params = _robust_params(cfg, name)
+    return artifacts.load_json(f"robust/{artifacts.key('robust', params)}", params)
 
 
 def model_sanity(cfg: Config, name: str) -> dict:
