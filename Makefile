@@ -4,6 +4,8 @@
 #   make test     run the test suite
 #   make lab      JupyterLab on the notebooks, with the project's kernel
 #   make bench    speed benchmarks -> bench/results.json
+#   make assign   exercises: regenerate exercises/student/ from exercises/masters/ (otter-grader)
+#   make grade NB=path.ipynb   a student's score per exercise;  make check-exercises   solutions full, stubs zero
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -17,7 +19,7 @@ TORCH_PIN ?= torch==2.14.1 torchvision==0.29.1
 # torchattacks pins an old requests: a test-only dependency, installed without its dependencies.
 TORCHATTACKS ?= torchattacks==3.5.1
 
-.PHONY: venv data report test lab bench clean-artifacts
+.PHONY: venv data report test lab bench clean-artifacts assign grade check-exercises
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -44,6 +46,17 @@ lab: venv data
 
 bench: venv data
 	$(PY) bench/run.py
+
+# Exercises (lib/advlab/exercises.py). check-exercises also runs inside `make test` (tests/test_exercises.py).
+assign: venv
+	$(PY) -m advlab.exercises assign
+
+grade: venv data
+	@test -n "$(NB)" || { echo "usage: make grade NB=path/to/student_notebook.ipynb"; exit 2; }
+	$(PY) -m advlab.exercises grade "$(NB)"
+
+check-exercises: venv data
+	$(PY) -m advlab.exercises check
 
 clean-artifacts:
 	rm -rf artifacts figures/* report/*

@@ -58,12 +58,16 @@ def test_on_the_fly_model_names_and_keys():
     assert pipeline._otf("fast_adv") == ("fast_adv", 1) and pipeline._otf("madry_adv_w4") == ("madry_adv", 4)
     for bad in ("fast_adv_w0", "fast_adv_wx", "slow_adv", "baseline"):
         assert pipeline._otf(bad) is None, bad
-    keys = {pipeline.model_key(cfg, n) for n in ("fast_adv", "fast_adv_w2", "madry_adv", "madry_adv_w2")}
-    assert len(keys) == 4
+    assert pipeline._otf("fast_pgd_adv_w2") == ("fast_pgd_adv", 2)
+    names = ("fast_adv", "fast_adv_w2", "fast_pgd_adv", "fast_pgd_adv_w2", "madry_adv", "madry_adv_w2")
+    assert len({pipeline.model_key(cfg, n) for n in names}) == len(names)
     assert pipeline.model_key(cfg, "fast_adv") != pipeline.model_key(cfg.replace(fast_epochs=3), "fast_adv")
     assert pipeline.model_key(cfg, "fast_adv") == pipeline.model_key(cfg.replace(madry_epochs=3), "fast_adv")
-    assert pipeline.otf_models(cfg) == ["fast_adv"]
-    assert pipeline.otf_models(config("paper")) == ["fast_adv", "madry_adv"]
+    assert pipeline.model_key(cfg, "fast_pgd_adv") != pipeline.model_key(cfg.replace(fast_pgd_steps=2), "fast_pgd_adv")
+    assert pipeline.model_key(cfg, "fast_pgd_adv") == pipeline.model_key(cfg.replace(fast_epochs=3), "fast_pgd_adv")
+    assert pipeline.otf_models(cfg) == ["fast_adv", "fast_pgd_adv"]
+    assert pipeline.otf_models(cfg.replace(fast_pgd_epochs=0)) == ["fast_adv"]
+    assert pipeline.otf_models(config("paper")) == ["fast_adv", "fast_pgd_adv", "madry_adv"]
     with pytest.raises(AdvlabError, match="fast_adv"):
         pipeline.model_key(cfg, "resnet")
 
@@ -87,7 +91,7 @@ def test_madry_model_trains_caches_and_evaluates(tmp_path, monkeypatch):
     monkeypatch.setattr(pipeline, "DATA_ROOT", Path(__file__).resolve().parents[1] / "data")
     cfg = config("smoke", n_train=1200, madry_epochs=1, madry_steps=2, guard_n=100, robust_n=50, sanity_n=50,
                  device="cpu")
-    assert pipeline.otf_models(cfg) == ["fast_adv", "madry_adv"]
+    assert pipeline.otf_models(cfg) == ["fast_adv", "fast_pgd_adv", "madry_adv"]
     model = pipeline.get_model(cfg, "madry_adv")
     info = pipeline.model_info(cfg, "madry_adv")
     assert info["history"]["method"] == "pgd" and len(info["history"]["epochs"]) == 1

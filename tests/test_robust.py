@@ -59,6 +59,26 @@ def test_fgsm_rs_matches_its_definition(trained_model, test_batch):
     assert torch.allclose(x_adv, expected, atol=1e-6)
 
 
+def test_n_fgsm_matches_its_definition_and_is_not_projected(trained_model, test_batch):
+    """N-FGSM: x0 = clamp(x + U(-k eps, k eps)); x' = clamp(x0 + alpha sign(grad at x0)), no eps-ball."""
+    x, y = test_batch[0][:50], test_batch[1][:50]
+    eps = 0.3
+    torch.manual_seed(1)
+    x_adv = robust.n_fgsm(trained_model, x, y, 2 * eps, eps)
+    torch.manual_seed(1)
+    x0 = (x + torch.empty_like(x).uniform_(-2 * eps, 2 * eps)).clamp(0, 1)
+    x0.requires_grad_(True)
+    torch.nn.functional.cross_entropy(trained_model(x0), y, reduction="sum").backward()
+    expected = (x0.detach() + eps * x0.grad.sign()).clamp(0, 1)
+    assert torch.allclose(x_adv, expected, atol=1e-6)
+    reach = (x_adv - x).abs()
+    assert reach.max() > eps + 0.1 and reach.max() <= 3 * eps + 1e-6   # beyond the eps-ball, within noise + step
+    assert x_adv.min() >= 0 and x_adv.max() <= 1
+    adv = robust.OnTheFly("n_fgsm", eps, n_batches=1)
+    assert (adv.alpha_factor, adv.noise_factor) == (1.0, 2.0)    # de Jorge et al.'s defaults
+    assert robust.OnTheFly("fgsm_rs", eps, n_batches=1).alpha_factor == 1.25   # Wong et al.'s
+
+
 def test_eps_ramp():
     adv = robust.OnTheFly("fgsm_rs", 0.3, n_batches=10, ramp_epochs=2)
     seen = []
@@ -81,7 +101,8 @@ def test_adversary_crafts_in_eval_mode_and_restores_train_mode(trained_model, te
         torch.manual_seed(0)
         x_adv = adv(model, x, y)
         assert model.training
-        assert (x_adv - x).abs().max() <= 0.3 + 1e-6
+        reach = 0.3 * (adv.noise_factor + adv.alpha_factor) if method == "n_fgsm" else 0.3   # N-FGSM: no projection
+        assert (x_adv - x).abs().max() <= reach + 1e-6
         # eval mode: the same call twice gives the same examples (no dropout inside the attack)
         torch.manual_seed(0)
         assert torch.equal(robust.OnTheFly(method, 0.3, n_batches=1, steps=3)(model, x, y), x_adv)

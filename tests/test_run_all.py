@@ -131,4 +131,4 @@ def test_a_hung_cell_times_out_and_the_notebook_is_rerun_once(tmp_path, monkeypa
             runner.run_notebook(src, out, {"profile": "smoke"}, kernel, tmp_path)
     assert "running the notebook again" in capsys.readouterr().out
     monkeypatch.delenv("ADVLAB_CELL_TIMEOUT")
-    assert runner.cell_timeout("paper") is None and runner.cell_timeout("quick") == 900
+    assert runner.cell_timeout("paper") is None and runner.cell_timeout("quick") == 3600

@@ -78,6 +78,20 @@ def cached_json(name: str, params: dict, build: Callable[[], object], force: boo
     return value
 
 
+def load_json(name: str, params: dict, root: Path | None = None):
+    """The value ``cached_json`` saved under ``name`` for these ``params``, or None (computes nothing)."""
+    p = path(name, ".json", root)
+    if not p.exists():
+        return None
+    try:
+        blob = json.loads(p.read_text())
+        if isinstance(blob, dict) and blob.get("params") == json.loads(json.dumps(params, default=str)):
+            return blob.get("value")
+    except (OSError, ValueError):   # unreadable: cached_json moves it aside when it rebuilds
+        pass
+    return None
+
+
 def require(p: Path, what: str) -> Path:
     if not p.exists():
         raise AdvlabError(f"{what} ({p}) is missing: run the notebook that builds it, or `python run_all.py`.")

@@ -20,7 +20,6 @@ import base64
 import contextlib
 import io
 import json
-import math
 from pathlib import Path
 
 import torch
@@ -31,9 +30,9 @@ from .checkpoint import load_model
 from .errors import AdvlabError
 from .evaluation import predict
 from .profiles import Config, field_names
+from .stats import wilson_acc
 
 N_IMAGES = 5          # images shown per view
-Z95 = 1.959963984540054
 STATIC = Path(__file__).resolve().parent / "static"
 
 # The chapters' explorers: which models, attacks and threat models each one offers, and where it starts.
@@ -49,15 +48,10 @@ CHAPTERS = [
 ]
 
 
-def wilson(correct: float, n: int, z: float = Z95) -> tuple[float, float]:
-    """The Wilson score interval of a proportion ``correct`` measured on ``n`` trials (95% by default).
-    (A private copy until ``advlab.stats.wilson`` lands: then use that one.)"""
-    if not n:
-        return 0.0, 1.0
-    p, z2 = min(1.0, max(0.0, float(correct))), z * z
-    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
-    half = z * math.sqrt(max(0.0, p * (1 - p)) / n + z2 / (4 * n * n)) / (1 + z2 / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
+def wilson(correct: float, n: int) -> tuple[float, float]:
+    """The 95% Wilson interval of an accuracy ``correct`` measured on ``n`` images ((0, 1) when n is 0;
+    an accuracy recorded outside [0, 1] is clamped to it)."""
+    return wilson_acc(min(1.0, max(0.0, float(correct))), int(n)) if n else (0.0, 1.0)
 
 
 def png_data_uri(image: torch.Tensor) -> str:
@@ -99,7 +93,10 @@ class _Attacker:
         if name not in self.models:
             path = artifacts.path(f"models/{pipeline.model_key(self.cfg, name)}", ".pt")
             try:
-                self.models[name] = load_model(path) if path.exists() else None
+                if self.cfg.pretrained:   # the shipped weights (advlab.pretrained): loaded, never trained
+                    self.models[name] = pipeline.get_model(self.cfg, name)
+                else:
+                    self.models[name] = load_model(path) if path.exists() else None
             except AdvlabError:
                 self.models[name] = None
         return self.models[name]

@@ -26,6 +26,7 @@ THREAT_LABELS = {"whitebox": "white-box", "transfer": "transfer (crafted on the 
 SEED_CLEAN = {"baseline": 0.99, "fgsm_retrained": 0.98}
 CONTENTS = [("scorecard", "reproduction scorecard"), ("sanity", "sanity checks"),
             ("robust", "static vs on-the-fly training"), ("model-sanity", "sanity per model"),
+            ("challenge", "challenge leaderboard"),
             ("clean", "clean accuracy"), ("explore", "explore the attacks"), ("figures", "figures"),
             ("tables", "accuracy tables"), ("notebooks", "notebooks"), ("metadata", "run metadata")]
 BY_THREAT = [("whitebox", "Hold white-box (against the model's own gradients)"),
@@ -56,11 +57,18 @@ def render_html(results: dict, pages: dict | None = None, root: str | Path = "."
         contents=[c for c in CONTENTS if explore or c[0] != "explore"], explore=Markup(explore),
         scorecard=results.get("scorecard", []), by_threat=_by_threat(results.get("claims_by_threat") or {}),
         sanity=_sanity_rows(results.get("sanity", {})), robust=robust_section(results),
+        leaderboard=_leaderboard_rows(results.get("leaderboard") or []),
         clean=_clean_rows(results.get("models", {})), seed_spread=seed_spread(results.get("models", {})), figures=_figures(results, root),
         curve_table=curve_table(results.get("curves", [])),
         attack_settings=json.dumps(results["attack_settings"], indent=2) if results.get("attack_settings") else "",
         notebooks=_notebooks(results, pages or {}), metadata=_metadata(results),
         config=json.dumps(cfg, indent=2) if cfg else "")
+
+
+def _leaderboard_rows(entries: list[dict]) -> list[dict]:
+    """The challenge's entries (advlab.challenge), strongest attack (lowest accuracy) first."""
+    return [{"rank": i, "name": e.get("name"), "accuracy": sanity.pct(e.get("accuracy", float("nan"))),
+             "model": _label(e.get("model", "")), "date": e.get("date")} for i, e in enumerate(entries, 1)]
 
 
 def run_settings(cfg: dict) -> dict | None:
@@ -74,6 +82,9 @@ def run_settings(cfg: dict) -> dict | None:
     if cfg.get("fast_epochs") is not None:
         madry = (f"Madry PGD-{cfg.get('madry_steps')} training {cfg.get('madry_epochs')} epochs"
                  if cfg.get("madry_epochs") else "Madry's PGD training not run in this profile")
+        if cfg.get("fast_pgd_epochs"):
+            madry = (f"PGD training with {cfg.get('fast_pgd_steps')} steps of {cfg.get('fast_pgd_alpha')}, "
+                     f"{cfg.get('fast_pgd_epochs')} epochs; {madry}")
         run["otf"] = {"fast_epochs": cfg.get("fast_epochs"), "eps": cfg.get("otf_eps"), "madry": madry,
                       "robust_n": cfg.get("robust_n"), "robust_steps": cfg.get("robust_steps"),
                       "restarts": cfg.get("robust_restarts"), "cw_restarts": cfg.get("robust_cw_restarts"),

@@ -24,7 +24,9 @@ from .profiles import Config
 from .training import fit
 
 MODELS = ["baseline", "fgsm_retrained", "fgsm_untrained", "pgd_retrained", "pgd_untrained"]
-ON_THE_FLY = {"fast_adv": "fgsm_rs", "madry_adv": "pgd"}   # notebook 05's models and their methods
+# notebook 05's models and their methods: fast FGSM training (the lesson in over-reporting), PGD
+# training with a few large steps (the most robust one a CPU trains in minutes), Madry's PGD-40
+ON_THE_FLY = {"fast_adv": "fgsm_rs", "fast_pgd_adv": "pgd", "madry_adv": "pgd"}
 ATTACKS = ["fgsm", "pgd"]
 THREATS = ["whitebox", "transfer"]
 DATA_ROOT = Path("data")
@@ -45,6 +47,7 @@ FIGURES = {
     "04_grid_pgd_retrained": "FGSM examples and predictions, PGD-retrained model (seed: adv-7b)",
     "05_pgd_static_vs_on_the_fly": "PGD: static adversarial training against training on the fly (beyond the seed)",
     "05_cost_vs_robustness": "Training time against white-box robustness, worst case over attacks",
+    "05_frontier": "On-the-fly training methods: training cost against robust accuracy under APGD-CE + APGD-T",
     "05_capacity": "Clean and robust accuracy of the on-the-fly model at widths x1, x2, x4 (paper profile)",
 }
 NOTEBOOKS = ["01_baseline", "02_fgsm_attack", "03_adversarial_training", "04_generalization",
@@ -148,8 +151,8 @@ def _model_params(cfg: Config, name: str) -> dict:
 
 
 def _otf(name: str):
-    """``(kind, width)`` of an on-the-fly model name (``fast_adv``, ``madry_adv``, or one of them with a
-    width suffix such as ``madry_adv_w2``), else None."""
+    """``(kind, width)`` of an on-the-fly model name (``fast_adv``, ``fast_pgd_adv``, ``madry_adv``, or one
+    of them with a width suffix such as ``madry_adv_w2``), else None."""
     base, _, w = name.partition("_adv")
     kind = base + "_adv"
     if kind not in ON_THE_FLY or (w and not (w.startswith("_w") and w[2:].isdigit() and int(w[2:]) >= 1)):
@@ -162,8 +165,10 @@ def otf_name(kind: str, width: int = 1) -> str:
 
 
 def otf_models(cfg: Config) -> list[str]:
-    """The on-the-fly models this profile trains: ``fast_adv``, and ``madry_adv`` when madry_epochs > 0."""
-    return ["fast_adv"] + (["madry_adv"] if cfg.madry_epochs > 0 else [])
+    """The on-the-fly models this profile trains: ``fast_adv``, ``fast_pgd_adv`` when fast_pgd_epochs > 0,
+    and ``madry_adv`` when madry_epochs > 0."""
+    return (["fast_adv"] + (["fast_pgd_adv"] if cfg.fast_pgd_epochs > 0 else [])
+            + (["madry_adv"] if cfg.madry_epochs > 0 else []))
 
 
 def _otf_params(cfg: Config, name: str) -> dict:
@@ -173,6 +178,9 @@ def _otf_params(cfg: Config, name: str) -> dict:
               "lr": cfg.lr, "seed": cfg.seed, "arch": ARCH}
     if kind == "fast_adv":
         params.update(epochs=cfg.fast_epochs, alpha_factor=cfg.fast_alpha_factor, ramp=cfg.fast_ramp_epochs)
+    elif kind == "fast_pgd_adv":
+        params.update(epochs=cfg.fast_pgd_epochs, steps=cfg.fast_pgd_steps, alpha=cfg.fast_pgd_alpha,
+                      ramp=cfg.fast_pgd_ramp_epochs)
     else:
         params.update(epochs=cfg.madry_epochs, steps=cfg.madry_steps, alpha=cfg.madry_alpha,
                       ramp=cfg.madry_ramp_epochs)
@@ -435,16 +443,25 @@ def robust_eval(cfg: Config, name: str) -> dict:
     APGD-T on the first ``robust_n`` test images, and the per-image worst case over them
     (``robust_acc``; :func:`advlab.robust.robust_eval`). Cached."""
     from .robust import robust_eval as evaluate_robustly
-    settings = robust_settings(cfg)
-    params = {"model": model_key(cfg, name), "eps": cfg.otf_eps, "n": cfg.robust_n, "attacks": settings,
-              "seed": cfg.seed}
+    params = _robust_params(cfg, name)
 
     def build():
         x, y = test_data(cfg, cfg.robust_n)
-        return evaluate_robustly(get_model(cfg.replace(force=False), name), x, y, cfg.otf_eps, settings,
+        return evaluate_robustly(get_model(cfg.replace(force=False), name), x, y, cfg.otf_eps, params["attacks"],
                                  seed=cfg.seed, progress=f"robust eval {name}")
 
     return _cached_json(cfg, "robust", "robust", params, build)
+
+
+def _robust_params(cfg: Config, name: str) -> dict:
+    return {"model": model_key(cfg, name), "eps": cfg.otf_eps, "n": cfg.robust_n, "attacks": robust_settings(cfg),
+            "seed": cfg.seed}
+
+
+def cached_robust_eval(cfg: Config, name: str) -> dict | None:
+    """``robust_eval(cfg, name)`` if it is already cached, else None (computes nothing)."""
+    params = _robust_params(cfg, name)
+    return artifacts.load_json(f"robust/{artifacts.key('robust', params)}", params)
 
 
 def model_sanity(cfg: Config, name: str) -> dict:

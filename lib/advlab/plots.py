@@ -16,7 +16,8 @@ from .io import atomic_path
 
 LABELS = {"baseline": "Baseline", "fgsm_retrained": "FGSM retrained", "fgsm_untrained": "FGSM untrained",
           "pgd_retrained": "PGD retrained", "pgd_untrained": "PGD untrained",
-          "fast_adv": "Fast adversarial (on the fly)", "madry_adv": "Madry PGD (on the fly)"}
+          "fast_adv": "Fast adversarial (on the fly)", "fast_pgd_adv": "Few-step PGD (on the fly)",
+          "madry_adv": "Madry PGD (on the fly)"}
 COLORS = dict(zip(LABELS, sns.color_palette("colorblind", len(LABELS))))
 THREAT_TITLES = {"whitebox": "white-box (crafted on the model itself)",
                  "transfer": "transfer (crafted on the baseline)"}
@@ -194,6 +195,36 @@ def cost_vs_robustness(rows: list[dict], title: str):
     ax_a.set(xlim=(0, 102), xlabel="test accuracy (%)",
              title="white-box robustness\n(bar: worst case over attacks; |: clean)")
     fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def frontier(rows: list[dict], title: str, seconds_per_pass: float | None = None):
+    """Training cost against robust accuracy, one point per training run: ``rows`` of ``{"label",
+    "passes", "robust_acc", "interval", "clean_acc", "group"}`` (accuracies as fractions; ``interval``
+    a 95% interval drawn as an error bar; ``passes``: forward-backward passes over the training set).
+    Each ``group`` gets its own marker. With ``seconds_per_pass``, a top axis converts the cost to seconds."""
+    markers = ["o", "s", "D", "^", "v", "P"]
+    fig, ax = plt.subplots(figsize=(8.5, 5.2))
+    groups = list(dict.fromkeys(r["group"] for r in rows))
+    for i, group in enumerate(groups):
+        mine = [r for r in rows if r["group"] == group]
+        x = [r["passes"] for r in mine]
+        y = [100 * r["robust_acc"] for r in mine]
+        err = np.array([[100 * (r["robust_acc"] - r["interval"][0]), 100 * (r["interval"][1] - r["robust_acc"])]
+                        for r in mine]).T
+        ax.errorbar(x, y, yerr=err, fmt=markers[i % len(markers)], ms=7, capsize=3, label=group,
+                    color=sns.color_palette("colorblind")[i])
+        for r, xi, yi in zip(mine, x, y):
+            ax.annotate(f"{r['label']}\n(clean {100 * r['clean_acc']:.1f}%)", (xi, yi), xytext=(5, 4),
+                        textcoords="offset points", fontsize=7)
+    ax.set(xlabel="training cost: forward-backward passes over the training set (epochs x (attack steps + 1))",
+           ylabel="robust accuracy (%)", title=title, ylim=(0, 100))
+    ax.set_xlim(0, 1.25 * max(r["passes"] for r in rows))
+    if seconds_per_pass:
+        top = ax.secondary_xaxis("top", functions=(lambda p: p * seconds_per_pass, lambda s: s / seconds_per_pass))
+        top.set_xlabel("estimated training time on this run's device (s)")
+    ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     return fig
 

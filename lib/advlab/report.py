@@ -20,7 +20,8 @@ import platform
 from importlib import metadata
 from pathlib import Path
 
-from . import explorer, sanity
+from . import challenge, explorer, sanity
+from .errors import AdvlabError
 from .io import atomic_path, write_json
 from .stats import wilson_acc
 from .page import PROFILE_MEANING, SEED_CLEAN, THREAT_LABELS, render_html, summary_sentences  # noqa: F401
@@ -250,6 +251,11 @@ def collect(profile: str, root: str | Path = ".") -> dict:
             if model in results["models"]:
                 results["models"][model].setdefault("sanity", {})[f"curves_{check}"] = r
     results["claims_by_threat"] = claims_by_threat(results["scorecard"])
+    try:
+        results["leaderboard"] = challenge.load_leaderboard(profile, root)
+    except AdvlabError as exc:
+        results["leaderboard"] = []
+        results["warnings"].append(str(exc))
     return results
 
 

@@ -1,14 +1,17 @@
 """Adversarial training on the fly, and an evaluation strong enough to trust its numbers.
 
 On the fly (Madry et al. 2018) means every training batch is attacked against the *current* weights,
-unlike the seed's static sets crafted once on the baseline. Two methods:
+unlike the seed's static sets crafted once on the baseline. Three methods:
 
 - ``pgd``: Madry et al.'s PGD training: ``steps`` PGD steps of size ``alpha`` from a random start.
 - ``fgsm_rs``: the fast variant of Wong, Rice & Kolter (2020): one FGSM step of size ``alpha``
   (about 1.25 eps) from a uniform random start in the eps-ball, projected back onto the ball.
-  It is prone to *catastrophic overfitting* (robustness to PGD collapses within an epoch while
-  FGSM accuracy soars), so :func:`train_on_the_fly` checks PGD accuracy on held-out training images
-  after every epoch and rolls back to the best epoch when it collapses.
+- ``n_fgsm``: N-FGSM (de Jorge et al. 2022): one FGSM step of ``alpha`` (1.0 eps) from a start drawn
+  from a *larger* box, ``U(-k eps, k eps)`` with k = 2, and *no* projection back onto the eps-ball
+  (pixels are still clipped to [0, 1]): the noise itself is what keeps single-step training stable.
+Single-step methods are prone to *catastrophic overfitting* (robustness to PGD collapses within an
+epoch while FGSM accuracy soars), so :func:`train_on_the_fly` checks PGD accuracy on held-out training
+images after every epoch and rolls back to the best epoch when it collapses.
 
 The examples are crafted with the model in evaluation mode (BatchNorm running statistics, no dropout):
 the model that is later attacked, and a sharper gradient than one through random dropout masks.
@@ -27,22 +30,28 @@ from .evaluation import check_xy, eval_mode, predict
 from .stats import wilson
 from .training import fit, progress_enabled
 
-METHODS = ("fgsm_rs", "pgd")
+METHODS = ("fgsm_rs", "n_fgsm", "pgd")
+STEP_FACTOR = {"fgsm_rs": 1.25, "n_fgsm": 1.0}   # default single-step size alpha / eps of each method
 
 
 class OnTheFly:
     """The ``adversary`` of :func:`advlab.fit`: attacks each batch against the current model.
 
     eps rises linearly from 0 to ``eps`` over the first ``ramp_epochs`` epochs (``n_batches`` per
-    epoch), then stays; ``alpha`` and PGD's step size scale with it.
+    epoch), then stays; ``alpha``, N-FGSM's noise and PGD's step size scale with it.
+    ``alpha_factor``: the single-step size over eps (None: 1.25 for fgsm_rs, 1.0 for n_fgsm);
+    ``noise_factor``: N-FGSM's k, the start is drawn from U(-k eps, k eps).
     """
 
-    def __init__(self, method: str, eps: float, *, n_batches: int, alpha_factor: float = 1.25,
-                 steps: int = 40, pgd_alpha: float = 0.01, ramp_epochs: float = 0.0, seed: int = 0):
+    def __init__(self, method: str, eps: float, *, n_batches: int, alpha_factor: float | None = None,
+                 steps: int = 40, pgd_alpha: float = 0.01, ramp_epochs: float = 0.0, noise_factor: float = 2.0,
+                 seed: int = 0):
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
         self.method, self.eps = method, _check_eps(eps)
+        alpha_factor = STEP_FACTOR.get(method, 1.25) if alpha_factor is None else alpha_factor
         self.alpha_factor, self.steps, self.pgd_alpha = float(alpha_factor), int(steps), float(pgd_alpha)
+        self.noise_factor = _check_eps(noise_factor, "noise_factor")
         self.ramp_batches = max(0.0, float(ramp_epochs)) * n_batches
         self.batch = 0
         self.seed = seed
@@ -60,6 +69,8 @@ class OnTheFly:
         with eval_mode(model):
             if self.method == "fgsm_rs":
                 return fgsm_rs(model, x, y, eps, self.alpha_factor * eps)
+            if self.method == "n_fgsm":
+                return n_fgsm(model, x, y, self.noise_factor * eps, self.alpha_factor * eps)
             alpha = self.pgd_alpha * eps / self.eps   # 0.01 at eps 0.3, scaled during the ramp
             return pgd(model, x, y, eps, alpha, self.steps, True, 1, early_stop=False,
                        seed=self.seed * 1_000_003 + self.batch)
@@ -75,6 +86,16 @@ def fgsm_rs(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alph
     return (x + delta).clamp_(0, 1)
 
 
+def n_fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, noise: float, alpha: float) -> torch.Tensor:
+    """N-FGSM (de Jorge et al. 2022): ``delta ~ U(-noise, noise)``, one signed step of ``alpha``, and
+    no projection onto an eps-ball (the example may lie up to ``noise + alpha`` from ``x``); only the
+    pixel range is enforced. Uses the model in its current mode."""
+    noise, alpha = _check_eps(noise, "noise"), _check_eps(alpha, "alpha")
+    start = (x + torch.empty_like(x).uniform_(-noise, noise)).clamp_(0, 1)
+    grad, _, _ = input_gradient(model, start, y)
+    return (start + alpha * grad.sign_()).clamp_(0, 1)
+
+
 def pgd_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int = 10,
                  restarts: int = 1, seed: int = 0, loss: str = "ce") -> float:
     """Accuracy under PGD (``steps`` steps of 2.5 eps / steps, random start, early stop)."""
@@ -83,11 +104,12 @@ def pgd_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,
 
 
 def train_on_the_fly(model: nn.Module, x: torch.Tensor, y: torch.Tensor, method: str, eps: float,
-                     epochs: int, *, alpha_factor: float = 1.25, steps: int = 40, pgd_alpha: float = 0.01,
-                     ramp_epochs: float = 0.0, batch_size: int = 128, lr: float = 1e-3, seed: int = 0,
+                     epochs: int, *, alpha_factor: float | None = None, steps: int = 40, pgd_alpha: float = 0.01,
+                     ramp_epochs: float = 0.0, noise_factor: float = 2.0, batch_size: int = 128, lr: float = 1e-3, seed: int = 0,
                      guard: tuple | None = None, guard_steps: int = 10, guard_drop: float = 0.2,
                      progress: bool | None = None, desc: str | None = None, checkpoint=None) -> dict:
-    """Adversarial training on the fly with ``method`` (``fgsm_rs`` or ``pgd``); returns the history.
+    """Adversarial training on the fly with ``method`` (one of :data:`METHODS`); returns the history.
+    ``alpha_factor``, ``noise_factor``, ``steps``, ``pgd_alpha`` and ``ramp_epochs`` go to :class:`OnTheFly`.
 
     ``guard = (x_val, y_val)``: held-out training images. After each epoch their accuracy under PGD
     (``guard_steps`` steps, at the full ``eps``) is measured; if it falls more than ``guard_drop`` below
@@ -103,7 +125,7 @@ def train_on_the_fly(model: nn.Module, x: torch.Tensor, y: torch.Tensor, method:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     n_batches = math.ceil(len(x) / batch_size)
     adversary = OnTheFly(method, eps, n_batches=n_batches, alpha_factor=alpha_factor, steps=steps,
-                         pgd_alpha=pgd_alpha, ramp_epochs=ramp_epochs, seed=seed)
+                         pgd_alpha=pgd_alpha, ramp_epochs=ramp_epochs, noise_factor=noise_factor, seed=seed)
     history = {"method": method, "eps": eps, "epochs": [], "stopped": None, "best_epoch": None}
     best = {"acc": -1.0, "state": None}
 

@@ -10,7 +10,12 @@ value (after ``--set``); ``--pretrained`` goes in ``overrides``. Executed notebo
 ``report/<profile>/<stem>.ipynb``; the wall time of each to ``report/<profile>/timings.json``.
 
 Exit codes: 0 done; 1 a notebook failed (the partly executed notebook is kept, and the report is
-built from what exists); 2 bad arguments; 130 interrupted (Ctrl-C).
+built from what exists); 2 bad arguments; 130 interrupted (Ctrl-C), 143 terminated (SIGTERM): both
+keep the finished notebooks and the partly executed one, and shut the kernel down.
+
+Notebooks run through ``advlab.engine`` (papermill's client with a fix and a watchdog for the
+headless stall of issue 9), and their kernels get ADVLAB_HEADLESS=1, so the ipywidgets explorers
+open no widget at all (``widgets.explore``).
 """
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ import dataclasses
 import json
 import math
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -178,9 +184,11 @@ def parse_args(argv: list[str] | None = None) -> Plan:
 @contextlib.contextmanager
 def this_python_kernel():
     """A temporary kernelspec that starts this very Python (so the notebooks see the same packages),
-    put first on JUPYTER_PATH; yields its name. Kernels also get ADVLAB_PROGRESS=0, and
-    ADVLAB_FORCE_SINCE=<now> so that ``--force`` rebuilds each artifact once per run, not once per notebook."""
-    saved = {k: os.environ.get(k) for k in ("JUPYTER_PATH", "ADVLAB_PROGRESS", "ADVLAB_FORCE_SINCE")}
+    put first on JUPYTER_PATH; yields its name. Kernels also get ADVLAB_PROGRESS=0, ADVLAB_HEADLESS=1
+    (no widgets: see ``widgets.explore``), and ADVLAB_FORCE_SINCE=<now> so that ``--force`` rebuilds
+    each artifact once per run, not once per notebook."""
+    saved = {k: os.environ.get(k) for k in ("JUPYTER_PATH", "ADVLAB_PROGRESS", "ADVLAB_FORCE_SINCE",
+                                            "ADVLAB_HEADLESS")}
     with tempfile.TemporaryDirectory(prefix="advlab-kernel-") as tmp:
         spec_dir = Path(tmp) / "kernels" / KERNEL_NAME
         spec_dir.mkdir(parents=True)
@@ -191,6 +199,7 @@ def this_python_kernel():
             "display_name": "Python (advlab, run_all)", "language": "python"}))
         os.environ["JUPYTER_PATH"] = os.pathsep.join([tmp] + ([saved["JUPYTER_PATH"]] if saved["JUPYTER_PATH"] else []))
         os.environ["ADVLAB_PROGRESS"] = "0"
+        os.environ.setdefault("ADVLAB_HEADLESS", "1")    # bench/stress_headless.py may set 0
         os.environ["ADVLAB_FORCE_SINCE"] = repr(time.time())
         try:
             yield KERNEL_NAME
@@ -256,9 +265,11 @@ class NotebookFailed(Exception):
 
 
 # Seconds one cell may run before run_all gives up on it and reruns the notebook once (cached work is
-# reused). Guards against a rare papermill/kernel hang (a cell finishes but its reply never arrives,
-# see nteract/papermill#711). ADVLAB_CELL_TIMEOUT overrides it; 0 means no limit.
-CELL_TIMEOUT = {"smoke": 300, "quick": 900, "paper": None}
+# reused): a last resort, generous because a busy machine makes real work slow (smoke's notebook 05
+# once needed more than 300 s on a shared 2-core machine). A kernel that is idle while a cell's request
+# is pending is caught within seconds by the watchdog of advlab.engine instead (ADVLAB_STALL_SECONDS,
+# default 5). ADVLAB_CELL_TIMEOUT overrides the timeout; 0 means no limit.
+CELL_TIMEOUT = {"smoke": 1800, "quick": 3600, "paper": None}
 
 
 def cell_timeout(profile: str) -> int | None:
@@ -268,11 +279,19 @@ def cell_timeout(profile: str) -> int | None:
     return CELL_TIMEOUT.get(profile)
 
 
+def stall_seconds() -> float:
+    from .engine import STALL_SECONDS
+    return float(os.environ.get("ADVLAB_STALL_SECONDS") or STALL_SECONDS)
+
+
 def run_notebook(src: Path, out: Path, params: dict, kernel: str, root: Path) -> float:
     """Execute ``src`` into ``out`` (written only when papermill is done, failed cell included).
     Returns the wall seconds; raises NotebookFailed (with a one-line message) or KeyboardInterrupt.
-    A cell that exceeds ``cell_timeout`` makes the notebook run once more."""
+    A kernel left idle with a cell pending (the watchdog), or a cell that exceeds ``cell_timeout``,
+    makes the notebook run once more."""
     from nbclient.exceptions import CellTimeoutError
+
+    from .engine import KernelStalled
 
     timeout = cell_timeout(params.get("profile", ""))
     start = time.perf_counter()
@@ -280,13 +299,18 @@ def run_notebook(src: Path, out: Path, params: dict, kernel: str, root: Path) ->
         try:
             _run_notebook_once(src, out, params, kernel, root, timeout)
             return time.perf_counter() - start
+        except KernelStalled as exc:
+            if attempt == 2:
+                raise NotebookFailed(f"{src.stem}: the kernel stalled twice ({exc})") from None
+            print(f"{src.stem}: the kernel stalled ({exc}); running the notebook again, reusing cached work",
+                  flush=True)
         except CellTimeoutError:
             if attempt == 2:
                 raise NotebookFailed(
                     f"{src.stem}: a cell ran longer than {timeout} s twice; if that is real work (a bigger "
                     f"--set), rerun with ADVLAB_CELL_TIMEOUT=0 (no limit)") from None
-            print(f"{src.stem}: a cell ran longer than {timeout} s (a hung kernel reply?); running the "
-                  f"notebook again, reusing cached work", flush=True)
+            print(f"{src.stem}: a cell ran longer than {timeout} s; running the notebook again, reusing "
+                  f"cached work", flush=True)
 
 
 def _run_notebook_once(src: Path, out: Path, params: dict, kernel: str, root: Path, timeout) -> None:
@@ -295,6 +319,8 @@ def _run_notebook_once(src: Path, out: Path, params: dict, kernel: str, root: Pa
     from nbclient.exceptions import CellTimeoutError
     from papermill.exceptions import PapermillExecutionError
 
+    from .engine import ENGINE, KernelStalled
+
     tmp = out.with_name(f".{out.stem}.running.ipynb")
     original_spec = nbformat.read(src, as_version=4).metadata.get("kernelspec")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -302,10 +328,13 @@ def _run_notebook_once(src: Path, out: Path, params: dict, kernel: str, root: Pa
         try:
             # shutdown_kernel="immediate": on Ctrl-C the kernel is stopped at once, without the traceback a
             # graceful shutdown prints when it closes the sockets of a cell that is still running.
-            pm.execute_notebook(str(src), str(tmp), parameters=params, kernel_name=kernel, language="python", cwd=str(root),
-                                progress_bar=True, shutdown_kernel="immediate", execution_timeout=timeout)
+            pm.execute_notebook(str(src), str(tmp), parameters=params, kernel_name=kernel, language="python",
+                                cwd=str(root), progress_bar=True, shutdown_kernel="immediate",
+                                execution_timeout=timeout, engine_name=ENGINE, label=src.stem,
+                                stall_seconds=stall_seconds())
         except PapermillExecutionError as exc:
             if exc.ename == "KeyboardInterrupt":
+                _keep_partial(tmp, out, original_spec)
                 raise KeyboardInterrupt from None
             if tmp.exists():
                 _keep_kernelspec(tmp, original_spec)
@@ -316,7 +345,10 @@ def _run_notebook_once(src: Path, out: Path, params: dict, kernel: str, root: Pa
             raise NotebookFailed(f"{src.stem} failed in cell [{exc.exec_count}]{_first_line(out, exc.exec_count)}: "
                                  f"{exc.ename}: {evalue} "
                                  f"(partly executed notebook: {_rel(out, root)})") from None
-        except (KeyboardInterrupt, NotebookFailed, CellTimeoutError):
+        except KeyboardInterrupt:
+            _keep_partial(tmp, out, original_spec)
+            raise
+        except (NotebookFailed, CellTimeoutError, KernelStalled):
             raise
         except Exception as exc:   # kernel died, could not start, ...
             msg = " ".join(str(exc).split())[:300]
@@ -328,6 +360,16 @@ def _run_notebook_once(src: Path, out: Path, params: dict, kernel: str, root: Pa
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _keep_partial(tmp: Path, out: Path, kernelspec) -> None:
+    """On an interruption, keep the partly executed notebook as ``out`` (as a failure does)."""
+    try:
+        if tmp.exists():
+            _keep_kernelspec(tmp, kernelspec)
+            os.replace(tmp, out)
+    except Exception:    # interrupted while papermill was writing it: the temporary file goes
+        pass
 
 
 def _first_line(path: Path, exec_count) -> str:
@@ -389,16 +431,41 @@ def _expected(profile: str) -> str:
     return f"expected on a 2-core CPU: {EXPECTED_CPU_TIME.get(profile, 'unknown')}"
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an exception so that it unwinds like Ctrl-C (the kernel is shut down)."""
+
+
+def _terminate(signum, frame):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)     # one is enough: let the clean-up finish
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM raises Terminated in the main thread for the duration (elsewhere it is left alone)."""
+    import threading
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None, root: str | Path | None = None) -> int:
     root = Path(root or Path.cwd()).resolve()
     try:
-        try:
-            plan = parse_args(argv)
-        except UsageError as exc:
-            print(f"run_all.py: error: {exc}", file=sys.stderr)
-            return 2
-        return run(plan, root)
-    except KeyboardInterrupt:
-        print("\nrun_all: interrupted (Ctrl-C): finished notebooks and their results are kept; "
-              "the notebook that was running and the report were not written", file=sys.stderr)
-        return 130
+        with _sigterm_as_interrupt():
+            try:
+                plan = parse_args(argv)
+            except UsageError as exc:
+                print(f"run_all.py: error: {exc}", file=sys.stderr)
+                return 2
+            return run(plan, root)
+    except KeyboardInterrupt as exc:
+        how = "SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C"
+        print(f"\nrun_all: interrupted ({how}): finished notebooks and their results are kept, and the "
+              f"notebook that was running, partly executed; the report was not rebuilt", file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130

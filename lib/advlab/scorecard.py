@@ -167,6 +167,20 @@ def _m_ranking(results, threat, attack, best, middle, worst, eps_range):
     return (is_best, is_worst), text
 
 
+def _m_pair(results, threat, attack, better, worse, eps_range):
+    """Is ``better``'s mean accuracy over ``eps_range`` above ``worse``'s? (A one-part ``both`` rule.)"""
+    lo, hi = eps_range
+    means = {}
+    for model in (better, worse):
+        c = sanity.find_curve(results, model, attack, threat)
+        vals = [] if c is None else [a for e, a in zip(c["eps"], c["acc"]) if lo - 1e-9 <= e <= hi + 1e-9]
+        if not vals:
+            return None
+        means[model] = sum(vals) / len(vals)
+    text = f"{_label(better)} {sanity.pct(means[better])}, {_label(worse)} {sanity.pct(means[worse])}"
+    return (means[better] > means[worse],), text
+
+
 def meeting_eps(eps, above, below) -> float | None:
     """The eps (linearly interpolated) at which curve ``above``, once above ``below``, first comes
     down to meet it; None when it never is above, or never comes down."""
@@ -190,9 +204,11 @@ def _m_meeting(results, threat, attack, above, below):
         return None
     e = meeting_eps(common, [sanity.acc_at(ca, x) for x in common], [sanity.acc_at(cb, x) for x in common])
     if e is None:
-        ever_above = any(sanity.acc_at(ca, x) > sanity.acc_at(cb, x) for x in common)
-        how = "stays above" if ever_above else "is never above"
-        return float("nan"), f"{_label(above)} {how} {_label(below)} (eps {common[0]:g}-{common[-1]:g})"
+        first = next((x for x in common if sanity.acc_at(ca, x) > sanity.acc_at(cb, x)), None)
+        if first is None:
+            return float("nan"), f"{_label(above)} is never above {_label(below)} (eps {common[0]:g}-{common[-1]:g})"
+        since = f"from eps {first:g} on" if first != common[0] else f"over eps {common[0]:g}-{common[-1]:g}"
+        return float("nan"), f"{_label(above)} is above {_label(below)} {since} and never meets it again"
     return e, f"eps {e:.2f}"
 
 
@@ -228,7 +244,7 @@ def _m_collapse(results, threat, min_eps):
 
 
 MEASURES = {"clean": _m_clean, "curve_at": _m_curve_at, "curve_range": _m_curve_range, "loss_ends": _m_loss_ends,
-            "ranking": _m_ranking, "meeting": _m_meeting, "grid": _m_grid, "collapse": _m_collapse}
+            "ranking": _m_ranking, "pair": _m_pair, "meeting": _m_meeting, "grid": _m_grid, "collapse": _m_collapse}
 
 
 def scorecard(results: dict, claims=CLAIMS) -> list[dict]:

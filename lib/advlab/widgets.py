@@ -4,8 +4,15 @@ test images with the model's predictions, and where that eps sits on the model's
 The pattern (from riemann_book): ``attack_view`` draws one static figure, so papermill and the HTML
 report get a picture; ``explore`` wraps the same function in ``ipywidgets.interact`` for JupyterLab.
 Each slider move attacks only ``n`` images; the accuracy curves come from the pipeline's cache.
+
+Headless runs (``run_all.py`` sets ADVLAB_HEADLESS=1 for its kernels) get no widget at all: an
+explorer's widgets would open comms that nobody answers, and nbclient's stand-in for the Output
+widget sends a message on the shell channel while it waits for the cell's reply there; that send
+could swallow the socket's wake-up, so the reply sat unread until the cell timeout (issue 9).
 """
 from __future__ import annotations
+
+import os
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -70,9 +77,25 @@ def attack_view(cfg, model: str = "baseline", attack: str = "fgsm", eps: float =
     return fig
 
 
-def explore(cfg, models=("baseline",), attacks=tuple(pipeline.ATTACKS), eps: float = 0.2, n: int = 4):
-    """``attack_view`` with a slider for eps (0 to 0.9) and menus for model, attack and threat.
-    Without a Jupyter front end (papermill) it draws its first figure and nothing else happens."""
+STATIC_NOTE = "[Interactive explorer: open this notebook in JupyterLab to use the slider and menus.]"
+
+
+def headless() -> bool:
+    """True when a notebook runs without a front end to talk to: ADVLAB_HEADLESS=1 (set by run_all.py
+    for its kernels; set it yourself for papermill or nbconvert --execute)."""
+    return os.environ.get("ADVLAB_HEADLESS", "0") not in ("", "0", "false", "no", "off")
+
+
+def explore(cfg, models=("baseline",), attacks=tuple(pipeline.ATTACKS), eps: float = 0.2, n: int = 4,
+            view=None):
+    """``attack_view`` with a slider for eps (0 to 0.9) and menus for model, attack and threat
+    (``view``, with attack_view's arguments, replaces attack_view: a test uses it).
+    Headless (see ``headless``) it only prints a line saying where the sliders work, and creates no
+    widget: the cell before it in the notebooks draws the static figure."""
+    view = view or attack_view
+    if headless():
+        print(STATIC_NOTE)
+        return None
     try:
         import ipywidgets as w
     except ImportError:   # the static figure above still tells the story
@@ -80,7 +103,7 @@ def explore(cfg, models=("baseline",), attacks=tuple(pipeline.ATTACKS), eps: flo
         return None
 
     def show(model, attack, threat, eps):
-        attack_view(cfg, model, attack, eps, threat, n)
+        view(cfg, model, attack, eps, threat, n)
         plt.show()
 
     ui = w.interactive(show,
@@ -91,7 +114,7 @@ def explore(cfg, models=("baseline",), attacks=tuple(pipeline.ATTACKS), eps: flo
                                          readout_format=".2f", description="eps"))
     # A static copy (the HTML report) shows this line instead of the widget's repr.
     bundle = ui._repr_mimebundle_()
-    bundle["text/plain"] = "[Interactive explorer: open this notebook in JupyterLab to use the slider and menus.]"
+    bundle["text/plain"] = STATIC_NOTE
     from IPython.display import display
     display(bundle, raw=True)
     return None

@@ -65,7 +65,9 @@
       el("img", {src: uri, width: 84, height: 84,
                  alt: "test image " + (k + 1) + " (a " + truth + ") under " + attack.toUpperCase() +
                       " at eps " + v.eps[i].toFixed(2) + ", predicted " + pred}, fig);
-      el("figcaption", {}, fig).textContent = "predicted " + pred;
+      var caption = el("figcaption", {}, fig);
+      caption.textContent = "predicted " + pred;
+      el("span", {"class": "truth"}, caption).textContent = "true " + truth;
     });
   }
 

@@ -1,0 +1,143 @@
+"""The notebooks' prose about our own results, generated from the recorded numbers.
+
+No number of our own runs is typed into a notebook's markdown: a sentence that states a result is
+built here from the values a notebook just computed, so it is true under ``smoke``, ``quick`` and
+``paper`` alike. Qualitative claims ("falls steeply", "collapses onto one class") are checked in
+code: :func:`check` says in the text when this run disagrees. The seed's and the papers' numbers stay
+in markdown, attributed on the same line.
+
+- :func:`pct`, :func:`rate`: a proportion as text, with its 95% Wilson interval;
+- :func:`show`: display Markdown (printed outside IPython);
+- :func:`check`: a sentence for a claim, and what this run says about it;
+- :func:`differences`: the table that ends each notebook: the seed's words, our number under each
+  threat model, and the verdict (the report's scorecard rules, ``advlab.scorecard.CLAIMS``).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .stats import wilson_acc
+
+THREAT_NAMES = {"whitebox": "white-box", "transfer": "transfer"}
+
+
+def pct(a: float, digits: int = 1) -> str:
+    """``0.9832 -> '98.3%'``."""
+    return f"{100 * a:.{digits}f}%"
+
+
+def interval(acc: float, n: int) -> tuple[float, float]:
+    """95% Wilson interval of an accuracy ``acc`` measured on ``n`` images."""
+    return wilson_acc(acc, n)
+
+
+def rate(acc: float, n: int, digits: int = 1) -> str:
+    """``'98.3% (95% CI 98.0-98.5%, 10,000 images)'``: an accuracy with its interval and sample size."""
+    lo, hi = interval(acc, n)
+    return f"{pct(acc, digits)} (95% CI {100 * lo:.{digits}f}-{pct(hi, digits)}, {n:,} images)"
+
+
+def show(text: str) -> None:
+    """Display ``text`` as Markdown in a notebook (wherever the call sits in the cell); print it elsewhere."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import Markdown, display
+    except ImportError:   # pragma: no cover - IPython ships with the notebook stack
+        get_ipython = None
+    if get_ipython is not None and get_ipython() is not None:
+        display(Markdown(text))
+    else:
+        print(text)
+
+
+def check(holds: bool, claim: str, evidence: str) -> str:
+    """One sentence for a claim the prose makes, with this run's verdict, e.g.
+    ``check(drop > 0.5, "The curve falls steeply between 0.1 and 0.3", "from 92% to 11%")``."""
+    if holds:
+        return f"{claim}: this run agrees ({evidence})."
+    return f"{claim}: **this run disagrees** ({evidence})."
+
+
+def compute_time(notebook: str, root: str | Path = ".") -> str:
+    """This notebook's compute time per profile, as last measured on this machine by ``run_all.py``
+    (``report/<profile>/timings.json``); the README's profiles table where nothing was measured."""
+    found = []
+    for profile in ("smoke", "quick", "paper"):
+        try:
+            seconds = json.loads((Path(root) / "report" / profile / "timings.json").read_text())[notebook]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        found.append(f"`{profile}` {float(seconds):.0f} s")
+    if not found:
+        return ("**Compute time:** not measured on this machine yet; the README's *Profiles* table gives the "
+                "time of each profile.")
+    return (f"**Compute time** of this notebook, measured by the last `run_all.py` of each profile on this machine "
+            f"(with whatever was cached then): {', '.join(found)}. Other profiles: see the README's *Profiles* table.")
+
+
+# --- where we differ from the seed --------------------------------------------------------------------
+
+def _extra_claims():
+    from .scorecard import Claim, Rule
+    return [
+        # Notebook 04: the seed's generalisation section.
+        Claim("pgd_ranking_pgd", "PGD: PGD-trained best, baseline worst", "PGD-trained > FGSM-trained > baseline",
+              None, "ranking", {"attack": "pgd", "best": "pgd_retrained", "middle": "fgsm_retrained",
+                                "worst": "baseline", "eps_range": (0.1, 0.3)}, ("whitebox", "transfer"), Rule("both")),
+        Claim("meet_pgd_baseline_fgsm", "FGSM: PGD-trained above the baseline up to eps", "0.33", 0.33, "meeting",
+              {"attack": "fgsm", "above": "pgd_retrained", "below": "baseline"}, ("whitebox", "transfer"),
+              Rule("eps", 0.05, 0.10)),
+        Claim("cross_pgd_fgsm_fgsm", "FGSM: PGD-trained overtakes FGSM-trained at eps", "0.15", 0.15, "meeting",
+              {"attack": "fgsm", "above": "fgsm_retrained", "below": "pgd_retrained"}, ("whitebox", "transfer"),
+              Rule("eps", 0.05, 0.10)),
+        Claim("fgsm_pair_fgsm_vs_pgd", "FGSM, mean accuracy over eps 0.1-0.3: FGSM-retrained above PGD-retrained",
+              "FGSM-retrained better", None, "pair", {"attack": "fgsm", "better": "fgsm_retrained",
+                                                      "worse": "pgd_retrained", "eps_range": (0.1, 0.3)},
+              ("whitebox", "transfer"), Rule("both")),
+        Claim("pgd_pair_fgsm_vs_pgd", "PGD, mean accuracy over eps 0.1-0.3: FGSM-retrained above PGD-retrained",
+              "FGSM-retrained better", None, "pair", {"attack": "pgd", "better": "fgsm_retrained",
+                                                     "worse": "pgd_retrained", "eps_range": (0.1, 0.3)},
+              ("whitebox", "transfer"), Rule("both")),
+    ]
+
+
+def claims() -> dict:
+    """Every claim a notebook can compare against, by id: the report's scorecard and a few more."""
+    from .scorecard import CLAIMS
+    return {c.id: c for c in CLAIMS + _extra_claims()}
+
+
+def measure(results: dict, claim_id: str) -> dict:
+    """``{threat: {"text", "verdict"}}`` of one claim on a notebook's ``results`` (the dict it records:
+    ``models``, ``curves``, ``losses``, ``grids``, ``collapse``); threat ``all`` when it has none."""
+    from .scorecard import scorecard
+    return scorecard(results, [claims()[claim_id]])[0]["ours"]
+
+
+def differences(results: dict, rows, same_threats: bool = False) -> str:
+    """The Markdown table "Where we differ from the seed": for each ``(quote, claim ids)``, the seed's
+    exact words, what we measure, our number under each threat model and the verdict of the report's
+    rule (agree / partly / disagree, or not measured). ``same_threats``: the rows are about the baseline,
+    for which transfer examples (crafted on the baseline) are the white-box ones."""
+    lines = ["| the seed says | we measure | ours, white-box | ours, transfer |", "|---|---|---|---|"]
+    for quote, ids in rows:
+        ids = [ids] if isinstance(ids, str) else list(ids)
+        for i, cid in enumerate(ids):
+            c = claims()[cid]
+            ours = measure(results, cid)
+            cells = {}
+            for threat in THREAT_NAMES:
+                o = ours.get(threat, ours.get("all"))
+                if o is None:
+                    cells[threat] = ("the same (for the baseline, transfer is white-box)" if same_threats
+                                     else "not measured under this threat model")
+                elif "all" in ours:
+                    cells[threat] = ("the same (no attack involved)" if threat == "transfer"
+                                     else f"{o['text']}: **{o['verdict']}**")
+                else:
+                    cells[threat] = f"{o['text']}: **{o['verdict']}**"
+            row = [f"\u201c{quote}\u201d" if i == 0 else "", f"{c.claim} (seed: {c.seed_text})",
+                   cells["whitebox"], cells["transfer"]]
+            lines.append("| " + " | ".join(x.replace("|", "\\|") for x in row) + " |")
+    return "\n".join(lines)
