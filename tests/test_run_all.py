@@ -112,7 +112,10 @@ def test_failing_notebook_exit_1_keeps_notebook_and_builds_partial_report(tmp_pa
     assert "Report (partial): report/smoke/index.html" in out
     folder = tmp_path / "report" / "smoke"
     assert (folder / "01_baseline.ipynb").exists() and (folder / "index.html").exists()
-    assert json.loads((folder / "results.json").read_text())["models"] == {"baseline": {"clean_acc": 0.97}}
+    models = json.loads((folder / "results.json").read_text())["models"]
+    assert list(models) == ["baseline"] and models["baseline"]["clean_acc"] == 0.97
+    lo, hi = models["baseline"]["clean_ci95"]          # the report adds a Wilson interval on all 10,000 images
+    assert models["baseline"]["n_images"] == 10000 and lo < 0.97 < hi
     assert not (folder / "timings.json").exists()        # only finished notebooks are timed
 
 
