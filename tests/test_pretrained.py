@@ -37,7 +37,7 @@ def test_shipped_smoke_models_verify_and_match_the_smoke_profile(here):
     cfg = config("smoke", device="cpu")
     names = pretrained.check(cfg)
     manifest = pretrained.manifest("smoke")
-    assert set(manifest["models"]) == set(names) == set(pipeline.MODELS + ["fast_adv", "fast_adv_w2"])
+    assert set(manifest["models"]) == set(names) == set(pipeline.MODELS + ["fast_adv", "fast_pgd_adv", "fast_pgd_adv_w2"])
     x, y = pipeline.test_data(cfg)
     for name in names:
         e = manifest["models"][name]

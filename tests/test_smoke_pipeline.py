@@ -52,11 +52,11 @@ def test_smoke_results_schema(smoke_run):
     results = json.loads((REPORT / "results.json").read_text())
     assert results["profile"] == "smoke" and results["device"]
     assert set(NOTEBOOKS) <= set(results["seconds"])
-    for model in MODELS + ["fast_adv"]:
+    for model in MODELS + ["fast_adv", "fast_pgd_adv"]:
         m = results["models"][model]
         assert isinstance(m["clean_acc"], float), model
         r = m["robust_eval"]
-        assert r["eps"] == 0.3 and r["n_images"] == 100 and set(r["attacks"]) == {"fgsm", "pgd5x2_ce", "pgd5x1_cw"}
+        assert r["eps"] == 0.3 and r["n_images"] == 100 and set(r["attacks"]) == {"fgsm", "pgd5x2_ce", "pgd5x1_cw", "apgd_ce", "apgd_t"}
         assert 0 <= r["robust_acc"] <= min(min(r["attacks"].values()), r["clean_acc"]), model
         assert set(m["sanity"]) >= {"noise_hurts_less", "label_leaking", "pgd_not_weaker_than_fgsm"}
         assert all(isinstance(c["passed"], bool) and c["detail"] for c in m["sanity"].values())
