@@ -237,7 +237,7 @@ def robust_eval(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, 
     clean = correct_under(model, y, x)
     robust = clean.clone()
     n = len(x)
-    out = {"eps": eps, "n_images": n, "clean_acc": clean.float().mean().item(), "evaluation": describe(attacks),
+    out = {"eps": eps, "n_images": n, "clean_acc": int(clean.sum()) / n, "evaluation": describe(attacks),
            "attacks": {}, "per_attack": {}, "settings": attacks}
     masks = {}
     for i, (name, a) in enumerate(attacks.items()):
@@ -258,7 +258,7 @@ def robust_eval(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, 
         out["per_attack"][name] = {"acc": k / n, "ci95": list(wilson(k, n)), "per_image_robust": correct.tolist(),
                                    "seconds": round(time.perf_counter() - start, 2), "settings": a}
         robust &= correct
-    out["robust_acc"] = robust.float().mean().item()
+    out["robust_acc"] = int(robust.sum()) / n        # exact k / n, like each attack's accuracy
     out["per_image_robust"] = robust.tolist()
     out["ci95"] = {"clean": list(wilson(int(clean.sum()), n)), "robust": list(wilson(int(robust.sum()), n))}
     return out
