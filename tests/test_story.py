@@ -58,3 +58,19 @@ def test_compute_time_reads_the_measured_timings(tmp_path):
     (tmp_path / "report" / "quick" / "timings.json").write_text(json.dumps({"01_baseline": 61.4}))
     text = story.compute_time("01_baseline", tmp_path)
     assert "`quick` 61 s" in text and "smoke" not in text
+
+
+def test_ordering_judges_by_the_intervals():
+    assert story.ordering((0.80, 1000), (0.50, 1000)) == "agree"
+    assert story.ordering((0.50, 1000), (0.80, 1000)) == "disagree"
+    assert story.ordering((0.52, 100), (0.50, 100)) == "within sampling error"
+
+
+def test_comparisons_quotes_once_and_says_what_was_not_measured():
+    numbers = {"whitebox": {"a": (0.9, 1000), "b": (0.1, 1000), "c": (0.5, 500)},
+               "transfer": {"a": (0.1, 500), "b": (0.9, 500)}}
+    table = story.comparisons([("A beats B", [("a", "b"), ("c", "b")])], numbers, {"a": "Model A"})
+    lines = table.splitlines()
+    assert len(lines) == 4 and lines[2].count("\u201cA beats B\u201d") == 1 and "\u201c" not in lines[3]
+    assert "Model A 90.0%" in lines[2] and "**agree**" in lines[2] and "**disagree**" in lines[2]
+    assert "not measured under this threat model" in lines[3]

@@ -204,7 +204,9 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: f
                         idx, xa, x0, y0, grad = idx[alive], xa[alive], x0[alive], y0[alive], grad[alive]
                     xa = xa + alpha * grad.sign_()
                     xa = torch.min(torch.max(xa, x0 - eps), x0 + eps).clamp_(0, 1)
-                if len(idx):
+                if len(idx) and restarts == 1 and not early_stop:
+                    best[idx] = xa    # one run, every sample took all steps: its final iterate, unscored
+                elif len(idx):
                     with torch.inference_mode():
                         logits = model(xa)
                         per = per_sample_loss(logits, y0, loss)

@@ -141,3 +141,38 @@ def differences(results: dict, rows, same_threats: bool = False) -> str:
                    cells["whitebox"], cells["transfer"]]
             lines.append("| " + " | ".join(x.replace("|", "\\|") for x in row) + " |")
     return "\n".join(lines)
+
+
+def ordering(better: tuple[float, int], worse: tuple[float, int]) -> str:
+    """Verdict on "model A is more robust than model B" from two accuracies ``(acc, n_images)``:
+    ``agree`` when A's 95% Wilson interval lies wholly above B's, ``disagree`` when wholly below,
+    otherwise ``within sampling error``."""
+    (a_lo, a_hi), (b_lo, b_hi) = interval(*better), interval(*worse)
+    if a_lo > b_hi:
+        return "agree"
+    if a_hi < b_lo:
+        return "disagree"
+    return "within sampling error"
+
+
+def comparisons(rows, numbers: dict, labels: dict | None = None) -> str:
+    """The Markdown table "Where we differ from the seed" for claims that one model is more robust than
+    another, in the same columns as :func:`differences`. ``rows``: ``(quote, [(better, worse), ...])``;
+    ``numbers``: ``{threat: {model: (acc, n_images)}}`` for threats ``whitebox`` and ``transfer`` (a
+    model missing under a threat is "not measured")."""
+    labels = labels or {}
+    lines = ["| the seed says | we measure | ours, white-box | ours, transfer |", "|---|---|---|---|"]
+    for quote, pairs in rows:
+        for i, (better, worse) in enumerate(pairs):
+            a, b = labels.get(better, better), labels.get(worse, worse)
+            cells = []
+            for threat in THREAT_NAMES:
+                got = numbers.get(threat, {})
+                if better not in got or worse not in got:
+                    cells.append("not measured under this threat model")
+                    continue
+                cells.append(f"{a} {rate(*got[better])} vs {b} {rate(*got[worse])}: "
+                             f"**{ordering(got[better], got[worse])}**")
+            row = [f"\u201c{quote}\u201d" if i == 0 else "", f"{a} more robust than {b}"] + cells
+            lines.append("| " + " | ".join(x.replace("|", "\\|") for x in row) + " |")
+    return "\n".join(lines)
