@@ -34,6 +34,15 @@ def test_committed_notebooks_have_no_outputs():
                     f"{nb_path.name} carries outputs: clear them (Kernel > Restart and Clear Outputs) before committing"
 
 
+def test_notebook_cells_have_unique_ids():
+    """nbformat 4.5 cells need an id (nbformat warns now and will refuse later); ids are unique per notebook."""
+    for nb_path in sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted((ROOT / "exercises").glob("*/*.ipynb")):
+        cells = json.loads(nb_path.read_text())["cells"]
+        ids = [c.get("id") for c in cells]
+        assert None not in ids, f"{nb_path.name}: cell {ids.index(None)} has no id (nbformat.validator.normalize adds one)"
+        assert len(set(ids)) == len(ids), f"{nb_path.name}: duplicate cell ids"
+
+
 def test_ci_calls_make_test():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
     readme = (ROOT / "README.md").read_text()
