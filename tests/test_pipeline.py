@@ -104,3 +104,20 @@ def test_madry_model_trains_caches_and_evaluates(tmp_path, monkeypatch):
     assert r["n_images"] == 50 and r["robust_acc"] <= min(r["attacks"].values())
     assert set(evaluated["sanity"]) == set(__import__("advlab").sanity.MODEL_CHECKS)
     assert len(list((tmp_path / "robust").glob("*.json"))) == 1 and len(list((tmp_path / "sanity").glob("*.json"))) == 1
+
+
+def test_cached_builds_once_per_params_and_force_rebuilds(tmp_path, monkeypatch):
+    from advlab import artifacts
+    monkeypatch.setattr(artifacts, "ROOT", tmp_path)
+    calls = []
+
+    def build():
+        calls.append(1)
+        return {"value": len(calls)}
+
+    cfg = config("smoke", device="cpu")
+    assert pipeline.cached(cfg, "demo", {"a": 1}, build) == {"value": 1}
+    assert pipeline.cached(cfg, "demo", {"a": 1}, build) == {"value": 1} and len(calls) == 1
+    assert pipeline.cached(cfg, "demo", {"a": 2}, build) == {"value": 2}
+    assert pipeline.cached(cfg.replace(force=True), "demo", {"a": 1}, build) == {"value": 3}
+    assert list((tmp_path / "demos").glob("demo-*.json"))

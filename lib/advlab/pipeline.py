@@ -80,6 +80,13 @@ def _cached_json(cfg: Config, folder: str, kind: str, params: dict, build):
     return value
 
 
+def cached(cfg: Config, kind: str, params: dict, build):
+    """A notebook's own small JSON result, computed by ``build()`` once and then read from
+    ``artifacts/demos/``: ``params`` must name everything the result depends on (models by their
+    :func:`model_key`, settings, and the source of any code defined in the notebook)."""
+    return _cached_json(cfg, "demos", kind, params, build)
+
+
 def chdir_root(start=None) -> Path:
     """Make the repository root (the folder holding pyproject.toml) the working directory, so that
     data/, artifacts/, figures/ and report/ resolve the same from notebooks/ (JupyterLab) and from
