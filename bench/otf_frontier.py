@@ -86,7 +86,7 @@ def train(name: str, cfg) -> tuple[torch.nn.Module, dict]:
     model = BaselineCNN(width=width)
     WEIGHTS.mkdir(parents=True, exist_ok=True)
     marks = [(time.process_time(), time.perf_counter())]
-    check = robust.pgd_accuracy
+    check = robust.guard_accuracy
 
     def snapshot_then_check(net, *args, **kwargs):
         """The guard's check runs after every epoch: keep the weights and the CPU time so far first."""
@@ -95,13 +95,14 @@ def train(name: str, cfg) -> tuple[torch.nn.Module, dict]:
         return check(net, *args, **kwargs)
 
     load = os.getloadavg()[0]
-    robust.pgd_accuracy = snapshot_then_check
+    robust.guard_accuracy = snapshot_then_check
     try:
         history = train_on_the_fly(model, x, y, method, EPS, epochs, batch_size=cfg.batch_size, lr=cfg.lr,
                                    seed=cfg.seed, guard=guard, guard_steps=cfg.guard_steps,
+                                   guard_apgd_steps=cfg.guard_apgd_steps,
                                    guard_drop=cfg.guard_drop, progress=True, desc=name, **s)
     finally:
-        robust.pgd_accuracy = check
+        robust.guard_accuracy = check
     timing = {"fit_seconds": sum(r["seconds"] for r in history["epochs"]),
               "guard_seconds": sum(r.get("guard_seconds", 0.0) for r in history["epochs"]),
               "wall_seconds": time.perf_counter() - marks[0][1], "cpu_seconds": time.process_time() - marks[0][0],

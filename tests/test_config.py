@@ -43,6 +43,7 @@ BAD = {
     "madry_ramp_epochs": [-0.5],
     "guard_n": [0, -5, 2500],          # smoke trains on 5,000 images: the guard holds out < half
     "guard_steps": [0],
+    "guard_apgd_steps": [-1, 2.5],
     "guard_drop": [0, -0.2, 1.5],
     "capacity_widths": [[0], [2, 1], [1, 1], [1.5], None],
     "robust_n": [-5, 0, 10001],

@@ -309,3 +309,13 @@ def test_pgd_strength_record(trained_model, test_batch):
     rec = sanity.pgd_strength(trained_model, x, y, 0.1, 5)
     assert rec["independent_restarts"] and set(rec["steps"]) == {"5", "10"} and rec["restarts"]["1"] == rec["steps"]["5"]
     assert sanity.more_steps_restarts_not_weaker({"pgd_strength": {"b": rec}})["b"]["passed"]
+
+
+def test_guard_judged_by_apgd_where_pgd_overstates(robust_model, robust_eps, test_batch):
+    """On the FGSM-RS fixture PGD-10 overstates robustness (see the convergence test above); the guard
+    with APGD-CE counts an image only if it survives both, so it is never above PGD's number, and lower here."""
+    x, y = test_batch[0][:200], test_batch[1][:200]
+    pgd_only = robust.guard_accuracy(robust_model, x, y, robust_eps, 10, seed=0)
+    both = robust.guard_accuracy(robust_model, x, y, robust_eps, 10, apgd_steps=20, seed=0)
+    assert pgd_only == robust.pgd_accuracy(robust_model, x, y, robust_eps, 10, seed=0)
+    assert both < pgd_only - 0.03, f"APGD found nothing PGD missed: {both:.3f} vs {pgd_only:.3f}"

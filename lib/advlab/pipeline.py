@@ -181,7 +181,7 @@ def otf_models(cfg: Config) -> list[str]:
 def _otf_params(cfg: Config, name: str) -> dict:
     kind, width = _otf(name)
     params = {"method": ON_THE_FLY[kind], "eps": cfg.otf_eps, "width": width, "n_train": cfg.n_train,
-              "guard": [cfg.guard_n, cfg.guard_steps, cfg.guard_drop], "batch_size": cfg.batch_size,
+              "guard": [cfg.guard_n, cfg.guard_steps, cfg.guard_drop] + ([cfg.guard_apgd_steps] if cfg.guard_apgd_steps else []), "batch_size": cfg.batch_size,
               "lr": cfg.lr, "seed": cfg.seed, "arch": ARCH}
     if kind == "fast_adv":
         params.update(epochs=cfg.fast_epochs, alpha_factor=cfg.fast_alpha_factor, ramp=cfg.fast_ramp_epochs)
@@ -217,7 +217,8 @@ def _train_otf(cfg: Config, name: str, device, checkpoint=None):
         extra = dict(steps=p["steps"], pgd_alpha=p["alpha"])
     history = train_on_the_fly(model, x, y, p["method"], p["eps"], p["epochs"], ramp_epochs=p["ramp"],
                                batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed, guard=guard,
-                               guard_steps=cfg.guard_steps, guard_drop=cfg.guard_drop, desc=name,
+                               guard_steps=cfg.guard_steps, guard_drop=cfg.guard_drop,
+                               guard_apgd_steps=cfg.guard_apgd_steps, desc=name,
                                checkpoint=checkpoint, **extra)
     return model, history
 

@@ -69,6 +69,7 @@ class Config:
     madry_ramp_epochs: float = 2.0
     guard_n: int = 500              # held-out training images watched for catastrophic overfitting
     guard_steps: int = 10           # PGD steps of that check, after every epoch
+    guard_apgd_steps: int = 20      # and APGD-CE steps: an image counts if it survives both (0 = PGD only)
     guard_drop: float = 0.2         # roll back when held-out PGD accuracy falls this far below its best
     capacity_widths: list = field(default_factory=list)  # widths (x channels and units) of the capacity study
     # the stronger evaluation: per-image worst case over FGSM, PGD (cross-entropy, restarts), APGD-CE
@@ -192,6 +193,7 @@ RULES = {
     "madry_ramp_epochs": _scalar(False, 0),
     "guard_n": COUNT,
     "guard_steps": COUNT,
+    "guard_apgd_steps": _scalar(True, 0),
     "guard_drop": _scalar(False, 0, 1, lo_open=True),
     "capacity_widths": _numbers(True, 1, may_be_empty=True),
     "robust_n": _scalar(True, 1, N_TEST_IMAGES),
@@ -228,7 +230,7 @@ PROFILES: dict[str, dict] = {
     "smoke": dict(n_train=5000, epochs=2, n_test=300, n_pgd_test=100, adv_n_train=600, adv_epochs=1,
                   pgd_steps=3, pgd_train_steps=3, fast_epochs=2, fast_ramp_epochs=1.0, fast_pgd_epochs=2,
                   fast_pgd_steps=2, fast_pgd_alpha=0.15, fast_pgd_ramp_epochs=1.0, guard_n=100,
-                  guard_steps=3, capacity_widths=[1, 2], robust_n=100, robust_steps=5, robust_restarts=2,
+                  guard_steps=3, guard_apgd_steps=5, capacity_widths=[1, 2], robust_n=100, robust_steps=5, robust_restarts=2,
                   robust_cw_restarts=1, apgd_steps=10, apgd_targets=3, sanity_n=100, sanity_steps=3),
     "quick": dict(),  # the Config defaults above
     "paper": dict(n_train=None, epochs=50, n_test=None, n_pgd_test=10000, adv_n_train=None, adv_epochs=50,

@@ -96,6 +96,19 @@ def n_fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, noise: float, alp
     return (start + alpha * grad.sign_()).clamp_(0, 1)
 
 
+def guard_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int = 10,
+                   apgd_steps: int = 0, seed: int = 0) -> float:
+    """The guard's number: accuracy under PGD (as :func:`pgd_accuracy`), or, with ``apgd_steps``, the
+    share of images that survive both PGD and APGD-CE (``apgd_steps`` steps)."""
+    if not apgd_steps:
+        return pgd_accuracy(model, x, y, eps, steps, seed=seed)
+    ok = correct_under(model, y, pgd(model, x, y, eps, 2.5 * eps / max(steps, 1), steps, True, 1, seed=seed))
+    idx = ok.nonzero().squeeze(1)
+    if len(idx):
+        ok[idx] = correct_under(model, y[idx], apgd(model, x[idx], y[idx], eps, apgd_steps, "ce", seed=seed))
+    return ok.float().mean().item()
+
+
 def pgd_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int = 10,
                  restarts: int = 1, seed: int = 0, loss: str = "ce") -> float:
     """Accuracy under PGD (``steps`` steps of 2.5 eps / steps, random start, early stop)."""
@@ -107,14 +120,17 @@ def train_on_the_fly(model: nn.Module, x: torch.Tensor, y: torch.Tensor, method:
                      epochs: int, *, alpha_factor: float | None = None, steps: int = 40, pgd_alpha: float = 0.01,
                      ramp_epochs: float = 0.0, noise_factor: float = 2.0, batch_size: int = 128, lr: float = 1e-3, seed: int = 0,
                      guard: tuple | None = None, guard_steps: int = 10, guard_drop: float = 0.2,
-                     progress: bool | None = None, desc: str | None = None, checkpoint=None) -> dict:
+                     guard_apgd_steps: int = 0, progress: bool | None = None, desc: str | None = None,
+                     checkpoint=None) -> dict:
     """Adversarial training on the fly with ``method`` (one of :data:`METHODS`); returns the history.
     ``alpha_factor``, ``noise_factor``, ``steps``, ``pgd_alpha`` and ``ramp_epochs`` go to :class:`OnTheFly`.
 
     ``guard = (x_val, y_val)``: held-out training images. After each epoch their accuracy under PGD
     (``guard_steps`` steps, at the full ``eps``) is measured; if it falls more than ``guard_drop`` below
     the best epoch's (catastrophic overfitting), the weights of the best epoch are restored and
-    training stops. The history says what happened: per epoch ``loss``, ``seconds``, ``eps``,
+    training stops. ``guard_apgd_steps > 0``: PGD alone can be fooled by the bent loss surface of a
+    single-step model, so an image then counts only if it also survives APGD-CE with that many steps
+    (the per-image worst case of the two is what the guard watches). The history says what happened: per epoch ``loss``, ``seconds``, ``eps``,
     ``guard_acc``; and ``stopped`` (None, or the reason), ``best_epoch``, ``final_epoch``.
 
     ``checkpoint``: as in :func:`advlab.fit` (resumable after an interruption; the adversary's state,
@@ -134,7 +150,7 @@ def train_on_the_fly(model: nn.Module, x: torch.Tensor, y: torch.Tensor, method:
         stop = False
         if guard is not None:
             start = time.perf_counter()
-            acc = pgd_accuracy(model, guard[0], guard[1], eps, guard_steps, seed=seed)
+            acc = guard_accuracy(model, guard[0], guard[1], eps, guard_steps, guard_apgd_steps, seed=seed)
             row.update(guard_acc=acc, guard_seconds=time.perf_counter() - start)
             if acc > best["acc"]:
                 best.update(acc=acc, state=copy.deepcopy(model.state_dict()))
@@ -147,7 +163,8 @@ def train_on_the_fly(model: nn.Module, x: torch.Tensor, y: torch.Tensor, method:
                 stop = True
             if progress_enabled(progress):
                 from tqdm.auto import tqdm
-                tqdm.write(f"{desc or method} epoch {epoch + 1}: held-out PGD-{guard_steps} accuracy {100 * acc:.1f}%")
+                judge = f"PGD-{guard_steps}" + (f" and APGD-CE-{guard_apgd_steps}" if guard_apgd_steps else "")
+                tqdm.write(f"{desc or method} epoch {epoch + 1}: held-out accuracy under {judge} {100 * acc:.1f}%")
         history["epochs"].append(row)
         return stop
 
