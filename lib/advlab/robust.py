@@ -102,7 +102,7 @@ def guard_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: floa
     share of images that survive both PGD and APGD-CE (``apgd_steps`` steps)."""
     if not apgd_steps:
         return pgd_accuracy(model, x, y, eps, steps, seed=seed)
-    ok = correct_under(model, y, pgd(model, x, y, eps, 2.5 * eps / max(steps, 1), steps, True, 1, seed=seed))
+    ok = pgd_correct(model, x, y, eps, steps, seed=seed)
     idx = ok.nonzero().squeeze(1)
     if len(idx):
         ok[idx] = correct_under(model, y[idx], apgd(model, x[idx], y[idx], eps, apgd_steps, "ce", seed=seed))
@@ -112,8 +112,14 @@ def guard_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: floa
 def pgd_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int = 10,
                  restarts: int = 1, seed: int = 0, loss: str = "ce") -> float:
     """Accuracy under PGD (``steps`` steps of 2.5 eps / steps, random start, early stop)."""
+    return pgd_correct(model, x, y, eps, steps, restarts, seed, loss).float().mean().item()
+
+
+def pgd_correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int = 10,
+                restarts: int = 1, seed: int = 0, loss: str = "ce") -> torch.Tensor:
+    """Per image: still classified correctly under :func:`pgd_accuracy`'s PGD?"""
     x_adv = pgd(model, x, y, eps, 2.5 * eps / max(steps, 1), steps, True, restarts, loss=loss, seed=seed)
-    return correct_under(model, y, x_adv).float().mean().item()
+    return correct_under(model, y, x_adv)
 
 
 def train_on_the_fly(model: nn.Module, x: torch.Tensor, y: torch.Tensor, method: str, eps: float,
