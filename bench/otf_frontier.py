@@ -20,6 +20,7 @@ Run by hand, never as a test:
     python bench/otf_frontier.py --list                      # the runs and their settings
     python bench/otf_frontier.py pgd3_a0.1_e7                # train, then evaluate (minutes to hours)
     python bench/otf_frontier.py pgd3_a0.1_e7@5 --eval-only  # its first 5 epochs, evaluated
+    python bench/otf_frontier.py pgd2_a0.15_e6 --train-only  # train only; evaluate NAME@k later
 
 Training time: ``fit_seconds`` is fit's own wall time (epochs only; the guard's checks are
 ``guard_seconds``); ``cpu_seconds`` is the process's CPU time for the whole training. With
@@ -60,6 +61,8 @@ RUNS = {
     "fgsm_rs_a1.0_e8": dict(method="fgsm_rs", epochs=8, alpha_factor=1.0, ramp_epochs=2.0),
     "n_fgsm_k2_a1.0_e8": dict(method="n_fgsm", epochs=8, alpha_factor=1.0, noise_factor=2.0, ramp_epochs=2.0),
     "pgd2_a0.15_e8": dict(method="pgd", epochs=8, steps=2, pgd_alpha=0.15, ramp_epochs=2.0),
+    "pgd2_a0.15_e6": dict(method="pgd", epochs=6, steps=2, pgd_alpha=0.15, ramp_epochs=2.0),
+    "fgsm_rs_a1.25_e5": dict(method="fgsm_rs", epochs=5, alpha_factor=1.25, ramp_epochs=2.0),
     "pgd3_a0.1_e5": dict(method="pgd", epochs=5, steps=3, pgd_alpha=0.1, ramp_epochs=2.0),
     "pgd3_a0.1_e7": dict(method="pgd", epochs=7, steps=3, pgd_alpha=0.1, ramp_epochs=2.0),
     "pgd5_a0.075_e5": dict(method="pgd", epochs=5, steps=5, pgd_alpha=0.075, ramp_epochs=2.0),
@@ -172,6 +175,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1000, help="test images of the robust evaluation (default 1000)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1: see the docstring)")
     ap.add_argument("--eval-only", action="store_true", help="re-evaluate saved weights instead of training")
+    ap.add_argument("--train-only", action="store_true",
+                    help="train and save the weights of every epoch; evaluate later with NAME@k --eval-only")
     args = ap.parse_args()
     if args.list or not args.runs:
         for name, s in RUNS.items():
@@ -195,6 +200,8 @@ def main() -> None:
         else:
             model, trained = train(name, cfg)
         print(f"{name}: trained, fit {trained['fit_seconds']:.0f} s, cpu {trained['cpu_seconds']:.0f} s", flush=True)
+        if args.train_only:
+            continue
         result = evaluate_run(model, cfg, args.n)
         entry = {"settings": settings, "passes": passes(settings, trained["history"]), **trained, **result, "threads": args.threads,
                  "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores", "torch": torch.__version__,

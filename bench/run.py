@@ -10,6 +10,7 @@ timing is the best of ``--repeat`` runs. Writes bench/results.json and prints a 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -130,6 +131,7 @@ def bench_pgd(model, x, y, repeat):
     }
 
 
+@functools.lru_cache(maxsize=1)
 def robust_model():
     """A briefly adversarially trained BaselineCNN (FGSM from a random start, eps 0.3, 2 epochs on 10k
     images): attacks must work on it, so early stopping helps less than on an undefended model."""
@@ -170,6 +172,23 @@ def bench_apgd(model, x, y, repeat, eps=0.3, steps=100):
     res["speedup_apgd_ce"] = res["torchattacks"]["apgd_ce_s"] / res["advlab"]["apgd_ce_s"]
     res["speedup_apgd_t"] = res["torchattacks"]["apgd_t_s"] / res["advlab"]["apgd_t_s"]
     return res
+
+
+def bench_batch(model, x, y, repeat, sizes=(64, 128, 256, 512, 1000), steps=10):
+    """Microseconds per image and PGD step at each attack batch size (same model, images and seed):
+    what ``evaluation.CPU_BATCH`` is chosen from. Sizes alternate within each repeat, so a slow
+    moment of a shared machine does not land on one size; the median of the repeats is kept."""
+    import statistics
+
+    times = {b: [] for b in sizes}
+    for _ in range(max(repeat, 3)):
+        for b in sizes:
+            start = time.perf_counter()
+            pgd(model, x, y, 0.3, 0.075, steps, seed=0, early_stop=False, batch_size=b)
+            times[b].append((time.perf_counter() - start) / (len(x) * steps) * 1e6)
+    per = {str(b): statistics.median(v) for b, v in times.items()}
+    return {"n_images": len(x), "steps": steps, "us_per_image_step": per,
+            "fastest": min(per, key=per.get), "threads": torch.get_num_threads()}
 
 
 def bench_training(n_batches, repeat):
@@ -364,6 +383,12 @@ def table(r):
             rows.append(("  then APGD-T (9 targets) on the survivors", f"{o['apgd_t_s']:.1f} s (acc {100 * o['apgd_ce_then_t_acc']:.1f}%)",
                          f"torchattacks {t['apgd_t_s']:.1f} s (acc {100 * t['apgd_ce_then_t_acc']:.1f}%)",
                          f"{a['speedup_apgd_t']:.1f}x", ""))
+    b = r.get("batch")
+    if b:
+        per = b["us_per_image_step"]
+        rows.append((f"PGD step per image by attack batch size ({b['n_images']} images)",
+                     ", ".join(f"{k}: {v:.0f} us" for k, v in per.items()), "", f"fastest {b['fastest']}",
+                     "CPU_BATCH"))
     t = r.get("training")
     if t:
         rows.append(("Training (samples/s)", f"{t['advlab_fit_samples_per_s']:.0f}",
@@ -411,7 +436,7 @@ def main(argv=None):
     ap.add_argument("--skip-e2e", action="store_true", help="skip run_all.py end-to-end timings")
     ap.add_argument("--e2e", default="smoke,quick", help="profiles to time end to end")
     ap.add_argument("--bf16", action="store_true", help="also time a bf16 forward (changes results)")
-    ap.add_argument("--only", default="", help="comma list of: fgsm,pgd,apgd,apgd_robust,training,throughput,memory,profile,e2e")
+    ap.add_argument("--only", default="", help="comma list of: fgsm,pgd,apgd,apgd_robust,batch,training,throughput,memory,profile,e2e")
     args = ap.parse_args(argv)
     only = set(filter(None, args.only.split(",")))
 
@@ -428,6 +453,7 @@ def main(argv=None):
              ("pgd", lambda: bench_pgd(fast, xt[:args.pgd_images], yt[:args.pgd_images], 1)),
              ("apgd", lambda: bench_apgd(fast, xt[:args.apgd_images], yt[:args.apgd_images], 1)),
              ("apgd_robust", lambda: bench_apgd(robust_model(), xt[:args.apgd_images], yt[:args.apgd_images], 1)),
+             ("batch", lambda: bench_batch(robust_model(), xt[:2000], yt[:2000], args.repeat)),
              ("training", lambda: bench_training(args.train_batches, args.repeat)),
              ("throughput", lambda: bench_throughput(fast, plain, args.repeat, args.bf16)),
              ("memory", measure_set_memory),

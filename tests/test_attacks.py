@@ -378,3 +378,14 @@ def test_attacks_accept_inference_tensors(trained_model, test_batch):
     assert x.is_inference()
     assert (fgsm(trained_model, x, y, 0.1) - x).abs().max() <= 0.1 + 1e-6
     assert (apgd(trained_model, x, y, 0.1, 3) - x).abs().max() <= 0.1 + 1e-6
+
+
+def test_pgd_does_not_depend_on_the_batch_size(trained_model, test_batch):
+    # The random starts are drawn for all images at once, so how the images are split into batches
+    # (evaluation.default_batch differs between a CPU and a GPU) changes no example.
+    x, y = test_batch[0][:300], test_batch[1][:300]
+    a = pgd(trained_model, x, y, 0.2, 0.05, 5, restarts=2, seed=11, batch_size=64)
+    b = pgd(trained_model, x, y, 0.2, 0.05, 5, restarts=2, seed=11, batch_size=300)
+    assert (a - b).abs().max().item() <= 1e-6
+    assert advlab.evaluation.default_batch("cpu") == advlab.evaluation.CPU_BATCH
+    assert advlab.evaluation.default_batch("cuda") == advlab.evaluation.ACCELERATOR_BATCH

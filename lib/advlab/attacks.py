@@ -5,7 +5,8 @@ Every attack
 - runs the model in eval mode (BatchNorm statistics frozen, no dropout) and restores the caller's mode;
 - takes the gradient with respect to the input only, leaving no gradient on the model's parameters;
 - keeps pixels in [0, 1] and the perturbation within ``eps`` in the L-inf norm;
-- works in batches, on the model's device (CPU, CUDA or MPS), returning results on x's device;
+- works in batches (by default 256 images on a CPU, 1000 elsewhere: `evaluation.default_batch`), on the
+  model's device (CPU, CUDA or MPS), returning results on x's device;
 - works whatever the caller's grad mode (it enables gradients for its own computation, also inside
   ``torch.no_grad()``); under ``torch.inference_mode()``, where no gradient can exist, it raises.
 """
@@ -19,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import AdvlabError
-from .evaluation import batches, check_xy, eval_mode, model_device
+from .evaluation import batches, check_xy, default_batch, eval_mode, model_device
 
 LOSSES = ("ce", "cw", "dlr")
 
@@ -85,14 +86,14 @@ def input_gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: str
 
 
 def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *,
-         loss: str = "ce", batch_size: int = 1000) -> torch.Tensor:
+         loss: str = "ce", batch_size: int | None = None) -> torch.Tensor:
     """Fast Gradient Sign Method: ``clamp(x + eps * sign(grad_x loss(model(x), y)), 0, 1)``."""
     check_xy(x, y)
     eps = _check_eps(eps)
     device = model_device(model)
     out = torch.empty_like(x)
     with eval_mode(model):
-        for s in batches(len(x), batch_size):
+        for s in batches(len(x), batch_size or default_batch(device)):
             xb, yb = x[s].to(device), y[s].to(device)
             grad, _, _ = input_gradient(model, xb, yb, loss)
             out[s] = (xb + eps * grad.sign()).clamp_(0, 1).to(x.device)
@@ -100,27 +101,27 @@ def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *,
 
 
 def fgsm_signs(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, loss: str = "ce",
-               batch_size: int = 1000) -> torch.Tensor:
+               batch_size: int | None = None) -> torch.Tensor:
     """``sign(grad_x loss)`` for every image: FGSM at any eps is then ``clamp(x + eps * sign, 0, 1)``."""
     check_xy(x, y)
     device = model_device(model)
     out = torch.empty_like(x)
     with eval_mode(model):
-        for s in batches(len(x), batch_size):
+        for s in batches(len(x), batch_size or default_batch(device)):
             grad, _, _ = input_gradient(model, x[s].to(device), y[s].to(device), loss)
             out[s] = grad.sign_().to(x.device)
     return out
 
 
 def fgsm_sweep_predictions(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epsilons: Sequence[float], *,
-                           loss: str = "ce", batch_size: int = 1000) -> torch.Tensor:
+                           loss: str = "ce", batch_size: int | None = None) -> torch.Tensor:
     """Predictions ``[len(epsilons), N]`` under FGSM at each eps, from one gradient per batch."""
     check_xy(x, y)
     epsilons = [_check_eps(e, "every epsilon") for e in epsilons]
     device = model_device(model)
     preds = torch.empty(len(epsilons), len(x), dtype=torch.long)
     with eval_mode(model):
-        for s in batches(len(x), batch_size):
+        for s in batches(len(x), batch_size or default_batch(device)):
             xb, yb = x[s].to(device), y[s].to(device)
             grad, logits, _ = input_gradient(model, xb, yb, loss)
             sign = grad.sign_()
@@ -135,7 +136,7 @@ def fgsm_sweep_predictions(model: nn.Module, x: torch.Tensor, y: torch.Tensor, e
 
 
 def fgsm_sweep(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epsilons: Sequence[float], *,
-               loss: str = "ce", batch_size: int = 1000) -> list[float]:
+               loss: str = "ce", batch_size: int | None = None) -> list[float]:
     """Accuracy under FGSM for each eps, over all images (an image wrong before the attack counts
     as wrong). One backward pass per batch serves every eps: the gradient's sign does not depend on eps."""
     preds = fgsm_sweep_predictions(model, x, y, epsilons, loss=loss, batch_size=batch_size)
@@ -143,7 +144,7 @@ def fgsm_sweep(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epsilons: Seq
 
 
 def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float, steps: int,
-        random_start: bool = True, restarts: int = 1, *, loss: str = "ce", batch_size: int = 1000,
+        random_start: bool = True, restarts: int = 1, *, loss: str = "ce", batch_size: int | None = None,
         seed: int | None = None, early_stop: bool = True, progress: str | None = None) -> torch.Tensor:
     """Projected gradient descent (Madry et al.) in the L-inf ball of radius ``eps``.
 
@@ -168,7 +169,13 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: f
     if seed is not None:
         gen = torch.Generator(device=device).manual_seed(seed)
     out = torch.empty_like(x)
-    chunks = list(batches(len(x), batch_size))
+    # The random starts of all images, one draw per restart: the same whatever the batch size, and
+    # restart r is the same run whatever the number of restarts.
+    starts = None
+    if random_start and eps > 0:
+        starts = [torch.empty(x.shape, device=device, dtype=x.dtype).uniform_(-eps, eps, generator=gen)
+                  for _ in range(int(restarts))]
+    chunks = list(batches(len(x), batch_size or default_batch(device)))
     if progress is not None:
         from tqdm.auto import tqdm
         from .training import progress_enabled
@@ -189,10 +196,8 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: f
                 fooled[idx[wrong]] = True
                 return wrong
 
-            for _ in range(int(restarts)):
-                xa = xb
-                if random_start and eps > 0:  # drawn for the whole batch, so restart r is the same run
-                    xa = (xb + torch.empty_like(xb).uniform_(-eps, eps, generator=gen)).clamp_(0, 1)
+            for r in range(int(restarts)):
+                xa = xb if starts is None else (xb + starts[r][s]).clamp_(0, 1)
                 idx = (~fooled).nonzero().squeeze(1) if early_stop else torch.arange(len(xb), device=device)
                 xa, x0, y0 = xa[idx], xb[idx], yb[idx]
                 for _ in range(int(steps)):
@@ -236,7 +241,7 @@ def apgd_checkpoints(steps: int) -> list[int]:
 
 def apgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int = 100, loss: str = "ce",
          targeted: bool = False, n_target_classes: int = 9, restarts: int = 1, seed: int = 0, *,
-         rho: float = APGD_RHO, batch_size: int = 1000, progress: str | None = None) -> torch.Tensor:
+         rho: float = APGD_RHO, batch_size: int | None = None, progress: str | None = None) -> torch.Tensor:
     """Auto-PGD (Croce & Hein 2020) in the L-inf ball of radius ``eps``: PGD with momentum whose step
     size needs no tuning. APGD-CE is ``loss="ce"``; APGD-T is ``loss="dlr", targeted=True``.
 
@@ -265,7 +270,7 @@ def apgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: 
     device = model_device(model)
     gen = torch.Generator(device=device).manual_seed(int(seed))
     out = x.clone()
-    chunks = list(batches(len(x), batch_size))
+    chunks = list(batches(len(x), batch_size or default_batch(device)))
     if progress is not None:
         from tqdm.auto import tqdm
         from .training import progress_enabled
