@@ -1,6 +1,6 @@
 """The run profiles, defined in this one place.
 
-- ``smoke``: the whole pipeline on tiny subsets (under 2 minutes on 2 CPU cores); used by the tests.
+- ``smoke``: the whole pipeline on tiny subsets (about 3 minutes on 2 CPU cores from an empty cache); used by the tests.
 - ``quick``: the default. Every step of the seed, with sizes and epochs shrunk to fit minutes on a CPU;
   notebook 05 trains two on-the-fly models on 59.5k images: fast FGSM training (5 epochs) and PGD
   training with 3 steps of 0.1 (4 epochs).
@@ -239,7 +239,7 @@ PROFILES: dict[str, dict] = {
 }
 
 EXPECTED_CPU_TIME = {
-    "smoke": "about 1 minute",
+    "smoke": "about 3 minutes (168 s from an empty cache)",
     "quick": "about 14-17 minutes (833 s and 1,017 s of notebooks measured in two runs; notebook 05 alone 487-618 s)",
     "paper": ("days on 2 CPU cores (notebooks 01-04: 4-5 hours; Madry's PGD-40 training at widths x1, x2, x4 "
               "dominates: about 4 hours per 50 epochs at x1, estimated); about 70 minutes on one H100 GPU "
