@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import AdvlabError
-from .evaluation import batches, check_xy, default_batch, eval_mode, model_device
+from .evaluation import batches, check_xy, eval_mode, model_device
 
 LOSSES = ("ce", "cw", "dlr")
 
@@ -93,7 +93,7 @@ def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *,
     device = model_device(model)
     out = torch.empty_like(x)
     with eval_mode(model):
-        for s in batches(len(x), batch_size or default_batch(device)):
+        for s in batches(len(x), batch_size, device):
             xb, yb = x[s].to(device), y[s].to(device)
             grad, _, _ = input_gradient(model, xb, yb, loss)
             out[s] = (xb + eps * grad.sign()).clamp_(0, 1).to(x.device)
@@ -107,7 +107,7 @@ def fgsm_signs(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, loss: str 
     device = model_device(model)
     out = torch.empty_like(x)
     with eval_mode(model):
-        for s in batches(len(x), batch_size or default_batch(device)):
+        for s in batches(len(x), batch_size, device):
             grad, _, _ = input_gradient(model, x[s].to(device), y[s].to(device), loss)
             out[s] = grad.sign_().to(x.device)
     return out
@@ -121,7 +121,7 @@ def fgsm_sweep_predictions(model: nn.Module, x: torch.Tensor, y: torch.Tensor, e
     device = model_device(model)
     preds = torch.empty(len(epsilons), len(x), dtype=torch.long)
     with eval_mode(model):
-        for s in batches(len(x), batch_size or default_batch(device)):
+        for s in batches(len(x), batch_size, device):
             xb, yb = x[s].to(device), y[s].to(device)
             grad, logits, _ = input_gradient(model, xb, yb, loss)
             sign = grad.sign_()
@@ -175,7 +175,7 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: f
     if random_start and eps > 0:
         starts = [torch.empty(x.shape, device=device, dtype=x.dtype).uniform_(-eps, eps, generator=gen)
                   for _ in range(int(restarts))]
-    chunks = list(batches(len(x), batch_size or default_batch(device)))
+    chunks = list(batches(len(x), batch_size, device))
     if progress is not None:
         from tqdm.auto import tqdm
         from .training import progress_enabled
@@ -270,7 +270,7 @@ def apgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: 
     device = model_device(model)
     gen = torch.Generator(device=device).manual_seed(int(seed))
     out = x.clone()
-    chunks = list(batches(len(x), batch_size or default_batch(device)))
+    chunks = list(batches(len(x), batch_size, device))
     if progress is not None:
         from tqdm.auto import tqdm
         from .training import progress_enabled

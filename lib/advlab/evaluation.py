@@ -46,7 +46,10 @@ def default_batch(device: torch.device | str) -> int:
     return CPU_BATCH if torch.device(device).type == "cpu" else ACCELERATOR_BATCH
 
 
-def batches(n: int, batch_size: int) -> Iterator[slice]:
+def batches(n: int, batch_size: int | None, device: torch.device | str = "cpu") -> Iterator[slice]:
+    """Slices of ``n`` items, ``batch_size`` at a time (None: :func:`default_batch` of ``device``)."""
+    if batch_size is None:
+        batch_size = default_batch(device)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     for start in range(0, n, batch_size):
@@ -58,9 +61,8 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int | None = None) ->
     as labels for an attack). ``batch_size`` defaults to :func:`default_batch` of the model's device."""
     check_xy(x)
     device = model_device(model)
-    batch_size = batch_size or default_batch(device)
     with torch.inference_mode(), eval_mode(model):
-        out = [model(x[s].to(device)).argmax(1).to(x.device) for s in batches(len(x), batch_size)]
+        out = [model(x[s].to(device)).argmax(1).to(x.device) for s in batches(len(x), batch_size, device)]
     return torch.cat(out) if out else torch.empty(0, dtype=torch.long, device=x.device)
 
 
