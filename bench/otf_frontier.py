@@ -67,6 +67,9 @@ RUNS = {
     "pgd3_a0.1_e7": dict(method="pgd", epochs=7, steps=3, pgd_alpha=0.1, ramp_epochs=2.0),
     "pgd5_a0.075_e5": dict(method="pgd", epochs=5, steps=5, pgd_alpha=0.075, ramp_epochs=2.0),
     "pgd3_a0.1_e5_w2": dict(method="pgd", epochs=5, steps=3, pgd_alpha=0.1, ramp_epochs=2.0, width=2),
+    # starting from the quick profile's baseline weights (01) instead of a fresh initialisation
+    "pgd3_a0.1_e3_base_r1": dict(method="pgd", epochs=3, steps=3, pgd_alpha=0.1, ramp_epochs=1.0, init="baseline"),
+    "fgsm_rs_a1.25_e3_base_r1": dict(method="fgsm_rs", epochs=3, alpha_factor=1.25, ramp_epochs=1.0, init="baseline"),
 }
 
 
@@ -83,10 +86,12 @@ def rate(mask: torch.Tensor) -> dict:
 
 def train(name: str, cfg) -> tuple[torch.nn.Module, dict]:
     s = dict(RUNS[name])
-    method, epochs, width = s.pop("method"), s.pop("epochs"), s.pop("width", 1)
+    method, epochs, width, init = s.pop("method"), s.pop("epochs"), s.pop("width", 1), s.pop("init", None)
     (x, y), guard = pipeline.otf_data(cfg)
     torch.manual_seed(cfg.seed + 2)                       # as pipeline._train_otf
     model = BaselineCNN(width=width)
+    if init == "baseline":                                # the quick profile's baseline (trained, or from the cache)
+        model.load_state_dict(pipeline.get_model(cfg, "baseline").state_dict())
     WEIGHTS.mkdir(parents=True, exist_ok=True)
     marks = [(time.process_time(), time.perf_counter())]
     check = robust.guard_accuracy

@@ -191,6 +191,45 @@ def bench_batch(model, x, y, repeat, sizes=(64, 128, 256, 512, 1000), steps=10):
             "fastest": min(per, key=per.get), "threads": torch.get_num_threads()}
 
 
+ALLOCATOR_CHILD = """
+import sys, time, torch, torch.nn.functional as F
+import advlab, advlab.allocator as a
+from advlab.robust import OnTheFly
+torch.manual_seed(0)
+m = advlab.BaselineCNN(); opt = torch.optim.Adam(m.parameters(), lr=1e-3)
+x, y = torch.rand(128 * 40, 1, 28, 28), torch.randint(0, 10, (128 * 40,))
+adv = OnTheFly("pgd", 0.3, n_batches=40, steps=3, pgd_alpha=0.1, seed=0)
+m.train()
+def run(first, last):
+    for b in range(first, last):
+        xb, yb = x[b * 128:(b + 1) * 128], y[b * 128:(b + 1) * 128]
+        xb = adv(m, xb, yb); m.train()
+        loss = F.cross_entropy(m(xb), yb); opt.zero_grad(); loss.backward(); opt.step()
+run(0, 5)
+start = time.perf_counter(); run(5, 40)
+print(a._applied, (time.perf_counter() - start) / 35)
+"""
+
+
+def bench_allocator(repeat):
+    """A PGD-3 training step (batch 128) with advlab's malloc setting and with glibc's defaults
+    (``ADVLAB_MALLOC=default``), each in a fresh process, alternating; medians of the repeats."""
+    import statistics
+
+    times = {"advlab": [], "glibc_default": []}
+    for _ in range(max(repeat, 3)):
+        for name in times:
+            env = {**os.environ, "ADVLAB_MALLOC": "default" if name == "glibc_default" else ""}
+            out = subprocess.run([sys.executable, "-c", ALLOCATOR_CHILD], env=env, capture_output=True,
+                                 text=True, check=True).stdout.split()
+            if (out[0] == "True") != (name == "advlab"):
+                raise RuntimeError(f"allocator setting not as expected in the {name} run: {out}")
+            times[name].append(float(out[1]))
+    per = {k: statistics.median(v) * 1000 for k, v in times.items()}
+    return {"ms_per_batch": per, "speedup": per["glibc_default"] / per["advlab"], "batch_size": 128,
+            "attack": "PGD-3", "threads": torch.get_num_threads()}
+
+
 def bench_training(n_batches, repeat):
     from torch.utils.data import DataLoader, Subset
     from torchvision import datasets, transforms
@@ -389,6 +428,11 @@ def table(r):
         rows.append((f"PGD step per image by attack batch size ({b['n_images']} images)",
                      ", ".join(f"{k}: {v:.0f} us" for k, v in per.items()), "", f"fastest {b['fastest']}",
                      "CPU_BATCH"))
+    al = r.get("allocator")
+    if al:
+        ms = al["ms_per_batch"]
+        rows.append(("PGD-3 training step, batch 128 (advlab.allocator)", f"{ms['advlab']:.0f} ms",
+                     f"glibc's malloc defaults {ms['glibc_default']:.0f} ms", f"{al['speedup']:.2f}x", ""))
     t = r.get("training")
     if t:
         rows.append(("Training (samples/s)", f"{t['advlab_fit_samples_per_s']:.0f}",
@@ -436,7 +480,7 @@ def main(argv=None):
     ap.add_argument("--skip-e2e", action="store_true", help="skip run_all.py end-to-end timings")
     ap.add_argument("--e2e", default="smoke,quick", help="profiles to time end to end")
     ap.add_argument("--bf16", action="store_true", help="also time a bf16 forward (changes results)")
-    ap.add_argument("--only", default="", help="comma list of: fgsm,pgd,apgd,apgd_robust,batch,training,throughput,memory,profile,e2e")
+    ap.add_argument("--only", default="", help="comma list of: fgsm,pgd,apgd,apgd_robust,batch,allocator,training,throughput,memory,profile,e2e")
     args = ap.parse_args(argv)
     only = set(filter(None, args.only.split(",")))
 
@@ -454,6 +498,7 @@ def main(argv=None):
              ("apgd", lambda: bench_apgd(fast, xt[:args.apgd_images], yt[:args.apgd_images], 1)),
              ("apgd_robust", lambda: bench_apgd(robust_model(), xt[:args.apgd_images], yt[:args.apgd_images], 1)),
              ("batch", lambda: bench_batch(robust_model(), xt[:2000], yt[:2000], args.repeat)),
+             ("allocator", lambda: bench_allocator(args.repeat)),
              ("training", lambda: bench_training(args.train_batches, args.repeat)),
              ("throughput", lambda: bench_throughput(fast, plain, args.repeat, args.bf16)),
              ("memory", measure_set_memory),

@@ -278,6 +278,42 @@ def test_apgd_equals_its_definition(loss):
     assert same >= 0.95, same
 
 
+class GatedLinear(torch.nn.Module):
+    """A linear model that ignores the pixels of images darker than 0.5 on average (their logits are the
+    bias alone: a gradient of exactly zero), and counts the forward passes that autograd records."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(16, 5).double()
+        self.graded_calls = 0
+
+    def forward(self, x):
+        self.graded_calls += torch.is_grad_enabled() and x.requires_grad
+        gate = (x.flatten(1).mean(1, keepdim=True) > 0.5).to(x.dtype)
+        return self.linear(x.flatten(1) * gate)
+
+
+def test_apgd_skips_images_whose_gradient_is_zero():
+    """An image with a zero gradient at its random start cannot move (no step, no momentum): APGD returns
+    the start without running the steps, exactly what the definition returns after all of them."""
+    torch.manual_seed(0)
+    model = GatedLinear().eval()
+    x = torch.cat([torch.rand(20, 1, 4, 4, dtype=torch.float64) * 0.4,          # dark: gradient zero
+                   0.6 + torch.rand(20, 1, 4, 4, dtype=torch.float64) * 0.4])   # bright: attacked
+    y = model(x).argmax(1)
+    eps, steps, seed = 0.05, 20, 5
+    t = torch.rand(x.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * 2 - 1
+    start = (x + eps * t / t.flatten(1).abs().amax(1)[:, None, None, None]).clamp(0, 1)
+    ours = apgd(model, x, y, eps, steps, "ce", seed=seed)
+    expected = plain_apgd(model, x, y, eps, steps, lambda z, yy, n: per_sample_loss(z, yy, "ce"), start)
+    assert torch.equal(ours[:20], start[:20]) and torch.equal(expected[:20], start[:20])
+    assert ((ours[20:] - expected[20:]).flatten(1).abs().amax(1) <= 1e-12).float().mean() >= 0.95
+    assert (ours[20:] != start[20:]).any(), "the bright images are attacked"
+    model.graded_calls = 0
+    apgd(model, x[:20], y[:20], eps, steps, "ce", seed=seed)
+    assert model.graded_calls == 1, f"{model.graded_calls} gradient passes for images that cannot move"
+
+
 def test_dlr_losses_by_hand():
     z = torch.tensor([[4.0, 3.0, 1.0, 0.0, -1.0], [1.0, 5.0, 2.0, 0.0, -2.0]])
     y = torch.tensor([0, 0])

@@ -1,4 +1,8 @@
 """AdvLab: adversarial examples on MNIST, as a small library behind the course notebooks."""
+from .allocator import keep_freed_memory
+
+keep_freed_memory()  # before any tensor: CPU training is ~1.6x faster (see advlab.allocator)
+
 from .attacks import apgd, fgsm, fgsm_sweep, pgd
 from .checkpoint import load_model, save_model
 from .data import load_mnist

@@ -339,6 +339,13 @@ def _apgd_run(model, x, y, eps, steps, loss, target, rho, gen):
         return {k: v[keep] for k, v in s.items()}, i[keep]
 
     s, i = drop_fooled(logits, s, i)
+    # A sample whose gradient is exactly zero at the start never moves: every step and momentum term is
+    # zero and a restart from the best point returns to the start. Its result is the start, as it would be
+    # after all the steps (gradient masking, e.g. rounded inputs, makes this common; nothing else changes).
+    stuck = s["grad"].flatten(1).abs().amax(1) == 0
+    if stuck.any():
+        result[i[stuck]], result_loss[i[stuck]] = s["x"][stuck], s["f"][stuck]
+        s, i = {k: v[~stuck] for k, v in s.items()}, i[~stuck]
     checkpoints, last_check = set(apgd_checkpoints(steps)), 0
     for k in range(1, steps + 1):
         if len(i) == 0:
