@@ -418,7 +418,7 @@ def test_attacks_accept_inference_tensors(trained_model, test_batch):
 
 def test_pgd_does_not_depend_on_the_batch_size(trained_model, test_batch):
     # The random starts are drawn for all images at once, so how the images are split into batches
-    # (evaluation.default_batch differs between a CPU and a GPU) changes no example.
+    # (evaluation.default_batch may differ between a CPU and a GPU) changes no example.
     x, y = test_batch[0][:300], test_batch[1][:300]
     a = pgd(trained_model, x, y, 0.2, 0.05, 5, restarts=2, seed=11, batch_size=64)
     b = pgd(trained_model, x, y, 0.2, 0.05, 5, restarts=2, seed=11, batch_size=300)

@@ -5,8 +5,9 @@ Every attack
 - runs the model in eval mode (BatchNorm statistics frozen, no dropout) and restores the caller's mode;
 - takes the gradient with respect to the input only, leaving no gradient on the model's parameters;
 - keeps pixels in [0, 1] and the perturbation within ``eps`` in the L-inf norm;
-- works in batches (by default 256 images on a CPU, 1000 elsewhere: `evaluation.default_batch`), on the
-  model's device (CPU, CUDA or MPS), returning results on x's device;
+- works in batches (by default 1000 images; 256 on a CPU where advlab.allocator's setting is not in
+  effect: `evaluation.default_batch`), on the model's device (CPU, CUDA or MPS), returning results on
+  x's device;
 - works whatever the caller's grad mode (it enables gradients for its own computation, also inside
   ``torch.no_grad()``); under ``torch.inference_mode()``, where no gradient can exist, it raises.
 """

@@ -7,6 +7,8 @@ from typing import Iterator
 import torch
 from torch import nn
 
+from .allocator import keep_freed_memory
+
 
 def model_device(model: nn.Module) -> torch.device:
     try:
@@ -33,11 +35,11 @@ def check_xy(x: torch.Tensor, y: torch.Tensor | None = None) -> None:
         raise ValueError(f"y must be a label tensor of shape [{x.shape[0]}], got {getattr(y, 'shape', type(y))}")
 
 
-# Images per batch of an attack or a prediction when the caller gives none. On a CPU, small batches
-# are faster per image: a batch's activations stay in the cache (PGD steps on the seed CNN, 2 cores:
-# ~150 us per image at 128-256, ~260 us at 1000; ``python bench/run.py --only batch``). An accelerator
-# wants large ones.
-CPU_BATCH = 256
+# Images per batch of an attack or a prediction when the caller gives none. PGD steps on the seed CNN,
+# 2 cores (``python bench/run.py --only batch``): with advlab.allocator's malloc setting 124-151 us per
+# image at 1,000 and 149-168 us at 256; with glibc's defaults, which map every block above 32 MiB afresh
+# (a batch of 1,000 needs 86 MB blocks), 170 us at 256 and 313 us at 1,000. An accelerator wants large ones.
+CPU_BATCH = 1000 if keep_freed_memory() else 256
 ACCELERATOR_BATCH = 1000
 
 
