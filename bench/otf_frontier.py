@@ -69,7 +69,6 @@ RUNS = {
     "pgd3_a0.1_e5_w2": dict(method="pgd", epochs=5, steps=3, pgd_alpha=0.1, ramp_epochs=2.0, width=2),
     # starting from the quick profile's baseline weights (01) instead of a fresh initialisation
     "pgd3_a0.1_e3_base_r1": dict(method="pgd", epochs=3, steps=3, pgd_alpha=0.1, ramp_epochs=1.0, init="baseline"),
-    "fgsm_rs_a1.25_e3_base_r1": dict(method="fgsm_rs", epochs=3, alpha_factor=1.25, ramp_epochs=1.0, init="baseline"),
 }
 
 

@@ -240,7 +240,7 @@ PROFILES: dict[str, dict] = {
 
 EXPECTED_CPU_TIME = {
     "smoke": "about 3 minutes (168 s from an empty cache)",
-    "quick": "about 14-17 minutes (833 s and 1,017 s of notebooks measured in two runs; notebook 05 alone 487-618 s)",
+    "quick": "about 14 minutes (829-872 s of notebooks in three runs here; notebook 05 alone 478-527 s)",
     "paper": ("days on 2 CPU cores (notebooks 01-04: 4-5 hours; Madry's PGD-40 training at widths x1, x2, x4 "
               "dominates: about 4 hours per 50 epochs at x1, estimated); about 70 minutes on one H100 GPU "
               "(extrapolated from measured stages; not run end to end)"),
