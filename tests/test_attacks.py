@@ -362,6 +362,16 @@ def test_apgd_restarts_and_seed(trained_model, test_batch):
     assert bool((three | ~one).all()), "the first restart is the single run: more restarts never weaker"
 
 
+def test_apgd_does_not_depend_on_the_batch_size(trained_model, test_batch):
+    # Random starts drawn for all images per run, and samples attacked independently: the batch size
+    # (evaluation.default_batch may differ between a CPU and a GPU) changes no example.
+    x, y = test_batch[0][:300], test_batch[1][:300]
+    for kwargs in ({"loss": "ce", "restarts": 2}, {"loss": "dlr", "targeted": True, "n_target_classes": 2}):
+        a = apgd(trained_model, x, y, 0.05, 10, seed=3, batch_size=64, **kwargs)
+        b = apgd(trained_model, x, y, 0.05, 10, seed=3, batch_size=300, **kwargs)
+        assert (a - b).flatten(1).abs().amax(1).le(1e-6).float().mean().item() >= 0.99, kwargs
+
+
 def test_apgd_bad_arguments(trained_model, test_batch):
     x, y = test_batch[0][:4], test_batch[1][:4]
     with pytest.raises(ValueError, match="loss"):

@@ -255,7 +255,8 @@ def apgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: 
 
     Targeted (APGD-T): one run per target class, the ``n_target_classes`` most likely wrong classes of
     the clean image, each maximising the targeted DLR loss. ``restarts`` runs per loss (or target),
-    each from a new random start (``seed`` makes them reproducible).
+    each from a new random start (``seed`` makes them reproducible; the starts are drawn for all images
+    at once, so how they are split into batches changes no example).
 
     Like AutoAttack, a sample misclassified clean is returned unchanged, and a sample stops being
     attacked once it is misclassified: the first fooling iterate is returned (samples are independent,
@@ -270,42 +271,44 @@ def apgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: 
     _grad_mode_ok()
     device = model_device(model)
     gen = torch.Generator(device=device).manual_seed(int(seed))
-    out = x.clone()
-    chunks = list(batches(len(x), batch_size, device))
-    if progress is not None:
-        from tqdm.auto import tqdm
-        from .training import progress_enabled
-        chunks = tqdm(chunks, desc=progress, unit="batch", leave=False, disable=not progress_enabled())
     with eval_mode(model):
-        for s in chunks:
-            xb, yb = x[s].to(device), y[s].to(device)
-            with torch.inference_mode():
-                logits = model(xb)
-            alive = (logits.argmax(1) == yb).nonzero().squeeze(1)   # only correctly classified ones are attacked
-            best, best_loss = xb.clone(), torch.full((len(xb),), -math.inf, device=device, dtype=xb.dtype)
-            if targeted:
-                ranked = logits.argsort(1, descending=True)            # [true class, then the wrong ones by logit]
-                targets = [ranked[:, j] for j in range(1, min(n_target_classes, logits.shape[1] - 1) + 1)]
-            else:
-                targets = [None]
-            for target in targets:
-                for _ in range(int(restarts)):
-                    if len(alive) == 0:
-                        break
-                    x_adv, fooled, run_loss = _apgd_run(model, xb[alive], yb[alive], eps, int(steps), loss,
-                                                        None if target is None else target[alive], rho, gen)
-                    better = fooled | (run_loss > best_loss[alive])
-                    best[alive[better]] = x_adv[better]
-                    best_loss[alive[better]] = run_loss[better]
-                    alive = alive[~fooled]
-            out[s] = best.to(x.device)
-    return out
+        with torch.inference_mode():
+            logits = torch.cat([model(x[s].to(device)).to(x.device) for s in batches(len(x), batch_size, device)]
+                               or [torch.empty(0, 1, device=x.device)])
+        alive = logits.argmax(1) == y.to(x.device)           # only correctly classified ones are attacked
+        best, best_loss = x.clone(), torch.full((len(x),), -math.inf, device=x.device, dtype=x.dtype)
+        if targeted:
+            ranked = logits.argsort(1, descending=True)       # [true class, then the wrong ones by logit]
+            targets = [ranked[:, j] for j in range(1, min(n_target_classes, logits.shape[1] - 1) + 1)]
+        else:
+            targets = [None]
+        runs = [target for target in targets for _ in range(int(restarts))]
+        if progress is not None:
+            from tqdm.auto import tqdm
+            from .training import progress_enabled
+            runs = tqdm(runs, desc=progress, unit="run", leave=False, disable=not progress_enabled())
+        for target in runs:
+            # the random starts of all images, one draw per run: the same whatever the batch size
+            noise = torch.rand(x.shape, generator=gen, device=device, dtype=x.dtype) * 2 - 1
+            todo = alive.nonzero().squeeze(1)
+            for s in batches(len(todo), batch_size, device):
+                idx = todo[s]
+                x_adv, fooled, run_loss = _apgd_run(model, x[idx].to(device), y[idx].to(device), eps, int(steps), loss,
+                                                    None if target is None else target[idx].to(device), rho,
+                                                    noise[idx.to(device)])
+                fooled, run_loss = fooled.to(x.device), run_loss.to(x.device)
+                better = fooled | (run_loss > best_loss[idx])
+                best[idx[better]] = x_adv[better.to(device)].to(x.device)
+                best_loss[idx[better]] = run_loss[better]
+                alive[idx[fooled]] = False
+    return best
 
 
-def _apgd_run(model, x, y, eps, steps, loss, target, rho, gen):
+def _apgd_run(model, x, y, eps, steps, loss, target, rho, noise):
     """One APGD run on a batch: ``(x_adv, fooled, loss)`` per sample, where ``x_adv`` is the first
     fooling iterate if ``fooled``, else the highest-loss iterate (whose loss is ``loss``); ``target``:
-    the target class of each sample (targeted DLR loss), or None.
+    the target class of each sample (targeted DLR loss), or None; ``noise``: uniform in [-1, 1], shaped
+    like ``x``, the direction of each sample's random start.
 
     Fooled samples leave the batch at once; ``s`` holds the state of those still attacked, ``i`` their
     positions in the batch."""
@@ -316,9 +319,8 @@ def _apgd_run(model, x, y, eps, steps, loss, target, rho, gen):
     def project(z, x0):
         return torch.min(torch.max(z, x0 - eps), x0 + eps).clamp_(0, 1)
 
-    # the reference's random start: uniform noise scaled so that its largest pixel is at eps
-    t = torch.rand(x.shape, generator=gen, device=x.device, dtype=x.dtype) * 2 - 1
-    x_k = (x + eps * t / t.flatten(1).abs().amax(1).clamp_min(1e-12)[:, None, None, None]).clamp_(0, 1)
+    # the reference's random start: uniform noise in [-1, 1], scaled so that its largest pixel is at eps
+    x_k = (x + eps * noise / noise.flatten(1).abs().amax(1).clamp_min(1e-12)[:, None, None, None]).clamp_(0, 1)
 
     def gradient(s, x_at):
         if target is None:
