@@ -269,12 +269,13 @@ def apgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: 
     if loss not in ("ce", "dlr") or (targeted and loss != "dlr"):
         raise ValueError(f"APGD's loss is 'ce' or 'dlr' (targeted: 'dlr' only), got loss={loss!r}, targeted={targeted}")
     _grad_mode_ok()
+    if len(x) == 0:
+        return x.clone()
     device = model_device(model)
     gen = torch.Generator(device=device).manual_seed(int(seed))
     with eval_mode(model):
         with torch.inference_mode():
-            logits = torch.cat([model(x[s].to(device)).to(x.device) for s in batches(len(x), batch_size, device)]
-                               or [torch.empty(0, 1, device=x.device)])
+            logits = torch.cat([model(x[s].to(device)).to(x.device) for s in batches(len(x), batch_size, device)])
         alive = logits.argmax(1) == y.to(x.device)           # only correctly classified ones are attacked
         best, best_loss = x.clone(), torch.full((len(x),), -math.inf, device=x.device, dtype=x.dtype)
         if targeted:
@@ -293,13 +294,11 @@ def apgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: 
             todo = alive.nonzero().squeeze(1)
             for s in batches(len(todo), batch_size, device):
                 idx = todo[s]
-                x_adv, fooled, run_loss = _apgd_run(model, x[idx].to(device), y[idx].to(device), eps, int(steps), loss,
-                                                    None if target is None else target[idx].to(device), rho,
-                                                    noise[idx.to(device)])
-                fooled, run_loss = fooled.to(x.device), run_loss.to(x.device)
+                run = _apgd_run(model, x[idx].to(device), y[idx].to(device), eps, int(steps), loss,
+                                None if target is None else target[idx].to(device), rho, noise[idx.to(device)])
+                x_adv, fooled, run_loss = (t.to(x.device) for t in run)
                 better = fooled | (run_loss > best_loss[idx])
-                best[idx[better]] = x_adv[better.to(device)].to(x.device)
-                best_loss[idx[better]] = run_loss[better]
+                best[idx[better]], best_loss[idx[better]] = x_adv[better], run_loss[better]
                 alive[idx[fooled]] = False
     return best
 
@@ -335,20 +334,21 @@ def _apgd_run(model, x, y, eps, steps, loss, target, rho, noise):
               "rises": torch.zeros(n, device=x.device), "best_f_at_check": f_k,
               "halved_at_check": torch.ones(n, dtype=torch.bool, device=x.device)})
 
+    def leave(s, i, done):
+        """Samples ``done`` leave the batch with their current iterate (and best loss) as the result."""
+        result[i[done]], result_loss[i[done]] = s["x"][done], s["best_f"][done]
+        return {k: v[~done] for k, v in s.items()}, i[~done]
+
     def drop_fooled(logits, s, i):
         wrong = logits.argmax(1) != s["y"]
-        result[i[wrong]], fooled[i[wrong]] = s["x"][wrong], True
-        keep = ~wrong
-        return {k: v[keep] for k, v in s.items()}, i[keep]
+        fooled[i[wrong]] = True
+        return leave(s, i, wrong)
 
     s, i = drop_fooled(logits, s, i)
     # A sample whose gradient is exactly zero at the start never moves: every step and momentum term is
     # zero and a restart from the best point returns to the start. Its result is the start, as it would be
     # after all the steps (gradient masking, e.g. rounded inputs, makes this common; nothing else changes).
-    stuck = s["grad"].flatten(1).abs().amax(1) == 0
-    if stuck.any():
-        result[i[stuck]], result_loss[i[stuck]] = s["x"][stuck], s["f"][stuck]
-        s, i = {k: v[~stuck] for k, v in s.items()}, i[~stuck]
+    s, i = leave(s, i, s["grad"].flatten(1).abs().amax(1) == 0)
     checkpoints, last_check = set(apgd_checkpoints(steps)), 0
     for k in range(1, steps + 1):
         if len(i) == 0:
