@@ -32,7 +32,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 data: venv
-	$(PY) -c "from advlab.data import ensure_mnist; print('MNIST ready in', ensure_mnist('data'))"
+	$(PY) -c "from advlab.core.data import ensure_mnist; print('MNIST ready in', ensure_mnist('data'))"
 
 report: venv data
 	$(PY) run_all.py --profile $(PROFILE) --device $(DEVICE) $(ARGS)
@@ -49,14 +49,14 @@ bench: venv data
 
 # Exercises (lib/advlab/exercises.py). check-exercises also runs inside `make test` (tests/test_exercises.py).
 assign: venv
-	$(PY) -m advlab.exercises assign
+	$(PY) -m advlab.course.exercises assign
 
 grade: venv data
 	@test -n "$(NB)" || { echo "usage: make grade NB=path/to/student_notebook.ipynb"; exit 2; }
-	$(PY) -m advlab.exercises grade "$(NB)"
+	$(PY) -m advlab.course.exercises grade "$(NB)"
 
 check-exercises: venv data
-	$(PY) -m advlab.exercises check
+	$(PY) -m advlab.course.exercises check
 
 clean-artifacts:
 	rm -rf artifacts figures/* report/*

@@ -26,11 +26,12 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
 
-from advlab import pipeline, robust  # noqa: E402
-from advlab.evaluation import predict  # noqa: E402
-from advlab.io import write_json  # noqa: E402
-from advlab.profiles import config  # noqa: E402
-from advlab.stats import wilson  # noqa: E402
+from advlab.evaluation import robust  # noqa: E402
+from advlab.course import pipeline
+from advlab.core.inference import predict  # noqa: E402
+from advlab.core.io import write_json  # noqa: E402
+from advlab.course.profiles import config  # noqa: E402
+from advlab.evaluation.stats import wilson  # noqa: E402
 
 
 def autoattack_standard(torchattacks, model, eps: float, seed: int):

@@ -22,9 +22,9 @@ import time
 import torch
 
 import advlab
-from advlab import pipeline
-from advlab.models import BaselineCNN
-from advlab.profiles import config
+from advlab.course import pipeline
+from advlab.core.models import BaselineCNN
+from advlab.course.profiles import config
 
 epochs = int(sys.argv[1]) if len(sys.argv) > 1 else 8
 seeds = [int(s) for s in sys.argv[2:]] or [0, 1, 2]

@@ -18,10 +18,10 @@ from pathlib import Path
 import torch
 
 import advlab
-from advlab.attacks import input_gradient, pgd
-from advlab.data import load_mnist, subset
-from advlab.evaluation import predict
-from advlab.models import BaselineCNN
+from advlab.core.attacks import input_gradient, pgd
+from advlab.core.data import load_mnist, subset
+from advlab.core.inference import predict
+from advlab.core.models import BaselineCNN
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 o = dict(epochs=6, alpha=1.25, eps=0.3, ramp=2.0, craft="eval", dropout=0.5, width=1, n=60000, lr=1e-3, bs=128)

@@ -2,7 +2,7 @@
 torchattacks' APGD-CE followed by APGD-T on the survivors (issue 10's acceptance measure), one row
 per method and setting. Every run trains the quick profile's on-the-fly model (same data: 59.5k
 training images, 500 held out for the catastrophic-overfitting guard; same initialisation and seed)
-with ``advlab.robust.train_on_the_fly``, then evaluates it at eps 0.3 on the robust evaluation's
+with ``advlab.core.adversarial_training.train_on_the_fly``, then evaluates it at eps 0.3 on the robust evaluation's
 images (the first ``--n`` of the seeded test shuffle):
 
 - clean accuracy on all 10,000 test images;
@@ -44,12 +44,14 @@ ROOT = Path(__file__).resolve().parents[1]
 os.chdir(ROOT)
 os.environ.setdefault("ADVLAB_PROGRESS", "0")
 
-from advlab import pipeline, profiles, robust  # noqa: E402
-from advlab.attacks import pgd  # noqa: E402
-from advlab.evaluation import evaluate, predict  # noqa: E402
-from advlab.io import write_json  # noqa: E402
-from advlab.models import BaselineCNN  # noqa: E402
-from advlab.robust import train_on_the_fly  # noqa: E402
+from advlab.core import adversarial_training  # noqa: E402
+from advlab.evaluation.stats import wilson  # noqa: E402
+from advlab.course import pipeline, profiles
+from advlab.core.attacks import pgd  # noqa: E402
+from advlab.core.inference import evaluate, predict  # noqa: E402
+from advlab.core.io import write_json  # noqa: E402
+from advlab.core.models import BaselineCNN  # noqa: E402
+from advlab.core.adversarial_training import train_on_the_fly  # noqa: E402
 
 OUT = ROOT / "bench" / "otf_frontier.json"
 WEIGHTS = ROOT / "artifacts" / "otf_frontier"
@@ -80,7 +82,7 @@ def passes(settings: dict, history: dict) -> int:
 
 def rate(mask: torch.Tensor) -> dict:
     k, n = int(mask.sum()), len(mask)
-    return {"acc": k / n, "n_images": n, "wilson95": list(robust.wilson(k, n))}
+    return {"acc": k / n, "n_images": n, "wilson95": list(wilson(k, n))}
 
 
 def train(name: str, cfg) -> tuple[torch.nn.Module, dict]:
@@ -93,7 +95,7 @@ def train(name: str, cfg) -> tuple[torch.nn.Module, dict]:
         model.load_state_dict(pipeline.get_model(cfg, "baseline").state_dict())
     WEIGHTS.mkdir(parents=True, exist_ok=True)
     marks = [(time.process_time(), time.perf_counter())]
-    check = robust.guard_accuracy
+    check = adversarial_training.guard_accuracy
 
     def snapshot_then_check(net, *args, **kwargs):
         """The guard's check runs after every epoch: keep the weights and the CPU time so far first."""
@@ -102,14 +104,14 @@ def train(name: str, cfg) -> tuple[torch.nn.Module, dict]:
         return check(net, *args, **kwargs)
 
     load = os.getloadavg()[0]
-    robust.guard_accuracy = snapshot_then_check
+    adversarial_training.guard_accuracy = snapshot_then_check
     try:
         history = train_on_the_fly(model, x, y, method, EPS, epochs, batch_size=cfg.batch_size, lr=cfg.lr,
                                    seed=cfg.seed, guard=guard, guard_steps=cfg.guard_steps,
                                    guard_apgd_steps=cfg.guard_apgd_steps,
                                    guard_drop=cfg.guard_drop, progress=True, desc=name, **s)
     finally:
-        robust.guard_accuracy = check
+        adversarial_training.guard_accuracy = check
     timing = {"fit_seconds": sum(r["seconds"] for r in history["epochs"]),
               "guard_seconds": sum(r.get("guard_seconds", 0.0) for r in history["epochs"]),
               "wall_seconds": time.perf_counter() - marks[0][1], "cpu_seconds": time.process_time() - marks[0][0],

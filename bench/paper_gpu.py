@@ -19,7 +19,9 @@ import torch
 
 os.environ.setdefault("ADVLAB_PROGRESS", "0")
 
-from advlab import evaluate, fit, pipeline, profiles  # noqa: E402
+from advlab import evaluate, fit  # noqa: E402
+from advlab.course import profiles  # noqa: E402
+from advlab.course import pipeline
 
 
 def main():

@@ -28,10 +28,10 @@ os.chdir(ROOT)
 os.environ.setdefault("ADVLAB_PROGRESS", "0")
 
 import advlab  # noqa: E402
-from advlab.attacks import fgsm_sweep, input_gradient, pgd  # noqa: E402
-from advlab.data import load_mnist, subset  # noqa: E402
-from advlab.evaluation import predict  # noqa: E402
-from advlab.models import BaselineCNN  # noqa: E402
+from advlab.core.attacks import fgsm_sweep, input_gradient, pgd  # noqa: E402
+from advlab.core.data import load_mnist, subset  # noqa: E402
+from advlab.core.inference import predict  # noqa: E402
+from advlab.core.models import BaselineCNN  # noqa: E402
 
 EPS10 = [i / 10 for i in range(10)]
 
@@ -135,7 +135,7 @@ def bench_pgd(model, x, y, repeat):
 def robust_model():
     """A briefly adversarially trained BaselineCNN (FGSM from a random start, eps 0.3, 2 epochs on 10k
     images): attacks must work on it, so early stopping helps less than on an undefended model."""
-    from advlab.robust import train_on_the_fly
+    from advlab.core.adversarial_training import train_on_the_fly
     x, y = subset(*load_mnist("data", train=True), 10000, seed=0)
     torch.manual_seed(0)
     model = BaselineCNN()
@@ -147,7 +147,7 @@ def bench_apgd(model, x, y, repeat, eps=0.3, steps=100):
     """APGD-CE and APGD-T (9 targets, on APGD-CE's survivors, as AutoAttack runs them) against
     torchattacks' APGD and APGDT, same steps, same model and images."""
     import torchattacks
-    from advlab.attacks import apgd
+    from advlab.core.attacks import apgd
 
     def correct(a, yy):
         return predict(model, a) == yy
@@ -193,8 +193,8 @@ def bench_batch(model, x, y, repeat, sizes=(64, 128, 256, 512, 1000), steps=10):
 
 ALLOCATOR_CHILD = """
 import time, torch
-import advlab, advlab.allocator as a
-from advlab.robust import OnTheFly
+import advlab, advlab.core.allocator as a
+from advlab.core.adversarial_training import OnTheFly
 torch.manual_seed(0)
 m = advlab.BaselineCNN()
 x, y = torch.rand(128 * 40, 1, 28, 28), torch.randint(0, 10, (128 * 40,))
@@ -377,7 +377,7 @@ def run_e2e(profile):
 def measure_set_memory():
     """Peak RSS of building the paper profile's FGSM combined set (60k -> 360k images) here."""
     script = (
-        "import resource, torch, advlab; from advlab.data import load_mnist; from advlab.pipeline import combined_set\n"
+        "import resource, torch, advlab; from advlab.core.data import load_mnist; from advlab.course.pipeline import combined_set\n"
         "x, y = load_mnist('data'); torch.manual_seed(0); m = advlab.BaselineCNN().eval()\n"
         "xs, ys = combined_set(m, x, y, 'fgsm', [0.05, 0.1, 0.2, 0.25, 0.3])\n"
         "print(xs.shape[0], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
@@ -426,7 +426,7 @@ def table(r):
     al = r.get("allocator")
     if al:
         ms = al["ms_per_batch"]
-        rows.append(("PGD-3 training step, batch 128 (advlab.allocator)", f"{ms['advlab']:.0f} ms",
+        rows.append(("PGD-3 training step, batch 128 (advlab.core.allocator)", f"{ms['advlab']:.0f} ms",
                      f"glibc's malloc defaults {ms['glibc_default']:.0f} ms", f"{al['speedup']:.2f}x", ""))
     t = r.get("training")
     if t:
@@ -512,7 +512,7 @@ def main(argv=None):
     if only and out.exists():  # a partial run updates the last full one
         previous = json.loads(out.read_text())
         results = {**previous, **results, "e2e": {**previous.get("e2e", {}), **results.get("e2e", {})}}
-    from advlab.io import write_json
+    from advlab.core.io import write_json
     write_json(out, results)
     print(table(results))
     print(f"\n(written to {out.relative_to(ROOT)})")

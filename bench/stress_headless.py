@@ -6,7 +6,7 @@
 
 Each run executes the notebooks as run_all.py does (papermill, the same parameters, the run_all
 kernel), on the cached artifacts of the profile: run `python run_all.py --profile smoke` once first,
-or the first run builds the cache. A *stall* is what advlab.engine's watchdog sees: the kernel idle
+or the first run builds the cache. A *stall* is what advlab.runtime.engine's watchdog sees: the kernel idle
 while a cell's request is pending for --stall-seconds (it then wakes the shell socket, and if that
 does not help the notebook fails, counted, and the next one runs). A cell over --cell-timeout with
 the kernel busy all along is real work, not a stall: it is listed apart. Configurations:
@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
 os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT / "lib")] + [p for p in [os.environ.get("PYTHONPATH")] if p])
 
-from advlab import runner  # noqa: E402
+from advlab.runtime import cli as runner  # noqa: E402
 
 CONFIGS = {  # name: (ADVLAB_HEADLESS, rearm)
     "before": ("0", False),
@@ -45,7 +45,7 @@ CONFIGS = {  # name: (ADVLAB_HEADLESS, rearm)
     "after": ("1", True),
 }
 
-MINI_SETUP = "%matplotlib inline\nimport ipywidgets as w, matplotlib.pyplot as plt\nfrom advlab import widgets\n"
+MINI_SETUP = "%matplotlib inline\nimport ipywidgets as w, matplotlib.pyplot as plt\nfrom advlab.course import widgets\n"
 MINI_EXPLORER = '''def view(cfg, model, attack, eps, threat, n):
     plt.figure(figsize=(2, 2)); plt.plot([0, eps]); plt.title(f"eps {eps:.2f}")
 widgets.explore(None, eps=0.2, view=view)
@@ -83,7 +83,7 @@ def run_once(sources, plan, kernel, config, args, out_dir) -> dict:
     import papermill as pm
     from nbclient.exceptions import CellTimeoutError
 
-    from advlab.engine import ENGINE, KernelStalled
+    from advlab.runtime.engine import ENGINE, KernelStalled
 
     headless, rearm = CONFIGS[config]
     stalls, failed = [], []

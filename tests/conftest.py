@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import advlab
-from advlab.data import load_mnist, subset
+from advlab.core.data import load_mnist, subset
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
@@ -52,7 +52,7 @@ def robust_eps():
 def robust_model(mnist_train):
     """A small adversarially trained BaselineCNN (FGSM from a random start at eps 0.2, 2 epochs on
     6k images): robust enough that attacks must work for their numbers."""
-    from advlab.robust import train_on_the_fly
+    from advlab.core.adversarial_training import train_on_the_fly
     torch.manual_seed(0)
     model = advlab.BaselineCNN()
     x, y = subset(*mnist_train, 6000, seed=5)

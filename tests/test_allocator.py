@@ -1,4 +1,4 @@
-"""advlab.allocator: importing advlab keeps freed CPU tensors' memory for reuse (glibc), and can be opted out."""
+"""advlab.core.allocator: importing advlab keeps freed CPU tensors' memory for reuse (glibc), and can be opted out."""
 import os
 import platform
 import subprocess
@@ -12,8 +12,8 @@ pytestmark = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the s
 # (epochs of one batch, so that each step ends in fit's callback) after two warm-up steps.
 CHILD = """
 import resource, torch
-import advlab, advlab.allocator as a
-from advlab.robust import OnTheFly
+import advlab, advlab.core.allocator as a
+from advlab.core.adversarial_training import OnTheFly
 torch.manual_seed(0)
 x, y = torch.rand(128, 1, 28, 28), torch.randint(0, 10, (128,))
 adv = OnTheFly("pgd", 0.3, n_batches=1, steps=3, pgd_alpha=0.1, seed=0)

@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 
 import advlab
-from advlab.attacks import (apgd, apgd_checkpoints, fgsm, fgsm_sweep, fgsm_sweep_predictions, per_sample_loss, pgd,
+from advlab.core.attacks import (apgd, apgd_checkpoints, fgsm, fgsm_sweep, fgsm_sweep_predictions, per_sample_loss, pgd,
                             targeted_dlr)
 
 
@@ -385,8 +385,8 @@ def test_apgd_bad_arguments(trained_model, test_batch):
 # --- grad mode ---------------------------------------------------------------------------------------
 
 def all_attacks(model, x, y):
-    from advlab.attacks import fgsm_signs
-    from advlab.robust import fgsm_rs
+    from advlab.core.attacks import fgsm_signs
+    from advlab.core.adversarial_training import fgsm_rs
     return {
         "fgsm": lambda: fgsm(model, x, y, 0.1),
         "fgsm_signs": lambda: fgsm_signs(model, x, y),
@@ -433,5 +433,5 @@ def test_pgd_does_not_depend_on_the_batch_size(trained_model, test_batch):
     a = pgd(trained_model, x, y, 0.2, 0.05, 5, restarts=2, seed=11, batch_size=64)
     b = pgd(trained_model, x, y, 0.2, 0.05, 5, restarts=2, seed=11, batch_size=300)
     assert (a - b).abs().max().item() <= 1e-6
-    assert advlab.evaluation.default_batch("cpu") == advlab.evaluation.CPU_BATCH
-    assert advlab.evaluation.default_batch("cuda") == advlab.evaluation.ACCELERATOR_BATCH
+    assert advlab.core.inference.default_batch("cpu") == advlab.core.inference.CPU_BATCH
+    assert advlab.core.inference.default_batch("cuda") == advlab.core.inference.ACCELERATOR_BATCH

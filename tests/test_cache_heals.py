@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from advlab import artifacts, pipeline
-from advlab.checkpoint import save_model
-from advlab.models import BaselineCNN
-from advlab.profiles import config
+from advlab.course import artifacts, pipeline
+from advlab.core.checkpoint import save_model
+from advlab.core.models import BaselineCNN
+from advlab.course.profiles import config
 
 ROOT = Path(__file__).resolve().parents[1]
 CFG = config("smoke", n_train=400, epochs=1, adv_n_train=60, adv_epochs=1, n_test=100, n_pgd_test=50,

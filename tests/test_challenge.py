@@ -1,4 +1,4 @@
-"""The course challenge (advlab.challenge): a valid submission is scored and recorded; each bad one is
+"""The course challenge (advlab.course.challenge): a valid submission is scored and recorded; each bad one is
 refused with a one-line error naming the problem and the fix (exit code 2), without loading it unsafely.
 
 A tiny linear model stands in for the course's robust model (injected), so these tests take seconds."""
@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from advlab import artifacts, challenge, pipeline
-from advlab.errors import AdvlabError
-from advlab.evaluation import evaluate
-from advlab.profiles import config
+from advlab.course import artifacts, challenge, pipeline
+from advlab.core.errors import AdvlabError
+from advlab.core.inference import evaluate
+from advlab.course.profiles import config
 
 
 @pytest.fixture(scope="module")
@@ -170,8 +170,8 @@ def test_default_model_is_the_most_robust_cached_on_the_fly_model(tmp_path, monk
 
 
 def test_report_shows_the_leaderboard(tmp_path):
-    from advlab import report
-    from advlab.io import write_json
+    from advlab.report import build as report
+    from advlab.core.io import write_json
 
     entries = [{"name": "weak <attack>", "accuracy": 0.9, "model": "fast_adv", "date": "2026-01-02T00:00:00+00:00"},
                {"name": "strong", "accuracy": 0.12, "model": "fast_adv", "date": "2026-01-01T00:00:00+00:00"}]

@@ -2,8 +2,9 @@
 value and the allowed range (from config(), replace(), and run_all.py with exit code 2 before any work)."""
 import pytest
 
-from advlab import profiles, runner
-from advlab.profiles import ConfigError, config
+from advlab.course import profiles
+from advlab.runtime import cli as runner
+from advlab.course.profiles import ConfigError, config
 
 NAN = float("nan")
 # field -> values that must be rejected

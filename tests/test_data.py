@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from advlab import data
-from advlab.errors import AdvlabError
-from advlab.io import atomic_path
-from advlab.data import FILES, load_mnist, raw_dir, read_idx, write_idx
+from advlab.core import data
+from advlab.core.errors import AdvlabError
+from advlab.core.io import atomic_path
+from advlab.core.data import FILES, load_mnist, raw_dir, read_idx, write_idx
 
 from conftest import DATA
 

@@ -1,4 +1,4 @@
-"""The exercises (exercises/, advlab.exercises): well-formed masters, student versions without solutions
+"""The exercises (exercises/, advlab.course.exercises): well-formed masters, student versions without solutions
 or outputs, and `make check-exercises` (solutions full marks, student versions zero) run by the same code."""
 import json
 import re
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from advlab import exercises
+from advlab.course import exercises
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,4 @@
-"""The report's explorers (advlab.explorer): the data behind the sliders, and the page section.
+"""The report's explorers (advlab.report.explorer): the data behind the sliders, and the page section.
 The browser test (a real Chromium, network blocked) is in test_smoke_pipeline.py, on the smoke report."""
 import base64
 import io
@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from advlab import artifacts, explorer, pipeline
-from advlab.attacks import fgsm
-from advlab.evaluation import predict
-from advlab.profiles import config
+from advlab.course import artifacts, pipeline
+from advlab.report import explorer
+from advlab.core.attacks import fgsm
+from advlab.core.inference import predict
+from advlab.course.profiles import config
 
 ROOT = Path(__file__).resolve().parents[1]
 

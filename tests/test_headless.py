@@ -1,5 +1,5 @@
 """Issue 9, the headless execution stall: explorers open no widget comm when run_all runs them, and
-advlab.engine's watchdog notices an idle kernel with a cell pending (on a fake kernel: no real one)."""
+advlab.runtime.engine's watchdog notices an idle kernel with a cell pending (on a fake kernel: no real one)."""
 import asyncio
 import itertools
 from queue import Empty
@@ -14,7 +14,8 @@ matplotlib.use("Agg")
 import comm  # noqa: E402
 from ipywidgets.widgets import widget as ipywidget  # noqa: E402
 
-from advlab import engine, runner, widgets  # noqa: E402
+from advlab.course import widgets  # noqa: E402
+from advlab.runtime import engine, cli as runner
 
 
 def _view(cfg, model, attack, eps, threat, n):
@@ -55,7 +56,7 @@ def test_explorer_with_a_front_end_opens_its_widgets(monkeypatch, comms):
 def test_run_all_kernels_are_headless(tmp_path):
     """Through the runner (a real kernel): the explorer cell prints the note and displays no widget."""
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("import os\nfrom advlab import widgets\nprint(os.environ['ADVLAB_HEADLESS'])"),
+    nb.cells = [nbformat.v4.new_code_cell("import os\nfrom advlab.course import widgets\nprint(os.environ['ADVLAB_HEADLESS'])"),
                 nbformat.v4.new_code_cell("widgets.explore(None, eps=0.3, view=lambda *a: None)")]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     src, out = tmp_path / "07_explore.ipynb", tmp_path / "out" / "07_explore.ipynb"

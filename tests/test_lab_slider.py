@@ -27,7 +27,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 KERNEL = "advlab-lab-test"
 CELL = '''%matplotlib inline
 import matplotlib.pyplot as plt
-from advlab import widgets
+from advlab.course import widgets
 
 def view(cfg, model, attack, eps, threat, n):
     print(f"view: eps={eps:.2f}")

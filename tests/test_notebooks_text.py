@@ -5,7 +5,7 @@ references, the glossary, a first cell that works on Colab).
 Attribution rule for percentages: a markdown line may state a percentage only if the same line names
 where it comes from: the seed ("seed"), a paper ("et al." or an author pair with a year, e.g.
 "Croce and Hein (2020)"), the PyTorch tutorial ("tutorial") or a link. Everything else that states a
-result is generated from the recorded numbers (``advlab.story``) in a code cell.
+result is generated from the recorded numbers (``advlab.course.story``) in a code cell.
 """
 import json
 import re

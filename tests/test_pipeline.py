@@ -4,9 +4,9 @@ import time
 
 import pytest
 
-from advlab import artifacts, pipeline
-from advlab.errors import AdvlabError
-from advlab.profiles import config
+from advlab.course import artifacts, pipeline
+from advlab.core.errors import AdvlabError
+from advlab.course.profiles import config
 
 
 def test_force_rebuilds_once_per_run(tmp_path, monkeypatch):
@@ -107,7 +107,7 @@ def test_madry_model_trains_caches_and_evaluates(tmp_path, monkeypatch):
 
 
 def test_cached_builds_once_per_params_and_force_rebuilds(tmp_path, monkeypatch):
-    from advlab import artifacts
+    from advlab.course import artifacts
     monkeypatch.setattr(artifacts, "ROOT", tmp_path)
     calls = []
 

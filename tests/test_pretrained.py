@@ -10,12 +10,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from advlab import artifacts, pipeline, pretrained, robust, runner, training
-from advlab.checkpoint import save_model
-from advlab.errors import AdvlabError
-from advlab.evaluation import evaluate
-from advlab.models import BaselineCNN
-from advlab.profiles import config
+from advlab.course import artifacts, pipeline, pretrained
+from advlab.evaluation import robust
+from advlab.runtime import cli as runner
+from advlab.core import training
+from advlab.core.checkpoint import save_model
+from advlab.core.errors import AdvlabError
+from advlab.core.inference import evaluate
+from advlab.core.models import BaselineCNN
+from advlab.course.profiles import config
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "pretrained"
@@ -33,7 +36,7 @@ def here(tmp_path, monkeypatch):
 def test_shipped_smoke_models_verify_and_match_the_smoke_profile(here):
     """Every model of the smoke profile is shipped, for the profile's current parameters (if this fails after a
     change to the smoke profile or the model: `python run_all.py --profile smoke` then
-    `python -m advlab.pretrained export --profile smoke`), and gives the manifest's clean accuracy."""
+    `python -m advlab.course.pretrained export --profile smoke`), and gives the manifest's clean accuracy."""
     cfg = config("smoke", device="cpu")
     names = pretrained.check(cfg)
     manifest = pretrained.manifest("smoke")

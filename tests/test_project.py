@@ -53,7 +53,7 @@ def test_notebook_parameters_default_to_the_quick_profile():
     """Each notebook's `parameters` cell holds the quick profile's values for the Config fields it declares."""
     import papermill
 
-    from advlab.profiles import config, field_names
+    from advlab.course.profiles import config, field_names
 
     quick = config("quick").as_dict()
     for nb_path in sorted((ROOT / "notebooks").glob("*.ipynb")):

@@ -8,9 +8,10 @@ import struct
 import nbformat
 import pytest
 
-from advlab import report, sanity
-from advlab.io import write_json
-from advlab.pipeline import FIGURES, NOTEBOOKS
+from advlab.report import build as report
+from advlab.evaluation import sanity
+from advlab.core.io import write_json
+from advlab.course.pipeline import FIGURES, NOTEBOOKS
 
 EPS = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
 

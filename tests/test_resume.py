@@ -4,10 +4,10 @@ import pytest
 import torch
 
 import advlab
-from advlab import robust
-from advlab.data import subset
-from advlab.errors import AdvlabError
-from advlab.training import CHECKPOINT_FORMAT
+from advlab.core import adversarial_training
+from advlab.core.data import subset
+from advlab.core.errors import AdvlabError
+from advlab.core.training import CHECKPOINT_FORMAT
 
 N, BATCH = 300, 128     # 3 batches per epoch (the last one has 44 images)
 BATCHES = 3
@@ -64,7 +64,7 @@ def test_fit_resumes_bit_identical(data, tmp_path, adversary):
     x, y = data
 
     def train(model, ckpt):
-        adv = robust.OnTheFly("pgd", 0.3, n_batches=BATCHES, steps=2, ramp_epochs=1.5) if adversary else None
+        adv = adversarial_training.OnTheFly("pgd", 0.3, n_batches=BATCHES, steps=2, ramp_epochs=1.5) if adversary else None
         return advlab.fit(model, x, y, 3, batch_size=BATCH, seed=3, adversary=adv, checkpoint=ckpt, progress=False)
 
     reference = counting_model()
@@ -83,7 +83,7 @@ def test_on_the_fly_with_guard_resumes_bit_identical(data, tmp_path):
     guard = (x[:50], y[:50])
 
     def train(model, ckpt):
-        return robust.train_on_the_fly(model, x, y, "fgsm_rs", 0.3, 4, ramp_epochs=1.5, batch_size=BATCH,
+        return adversarial_training.train_on_the_fly(model, x, y, "fgsm_rs", 0.3, 4, ramp_epochs=1.5, batch_size=BATCH,
                                        seed=1, guard=guard, guard_steps=2, guard_drop=1.0, progress=False,
                                        checkpoint=ckpt)
 
@@ -100,10 +100,10 @@ def test_guard_rollback_after_resume_uses_the_saved_best_weights(data, tmp_path,
     """The guard's best weights travel in the checkpoint: a collapse after resuming rolls back to them."""
     x, y = data
     values = []
-    monkeypatch.setattr(robust, "pgd_accuracy", lambda *a, **k: values.pop(0))
+    monkeypatch.setattr(adversarial_training, "pgd_accuracy", lambda *a, **k: values.pop(0))
 
     def train(model, ckpt):
-        return robust.train_on_the_fly(model, x, y, "fgsm_rs", 0.3, 4, batch_size=BATCH, seed=2,
+        return adversarial_training.train_on_the_fly(model, x, y, "fgsm_rs", 0.3, 4, batch_size=BATCH, seed=2,
                                        guard=(x[:10], y[:10]), progress=False, checkpoint=ckpt)
 
     values[:] = [0.5, 0.6, 0.1]
@@ -146,8 +146,8 @@ def test_pipeline_resumes_an_interrupted_training(tmp_path, monkeypatch):
     """get_model checkpoints to artifacts/models/<key>.ckpt: after an interruption the next call (a rerun of
     the same command) goes on from the last finished epoch and ends where an uninterrupted run does."""
     from pathlib import Path
-    from advlab import artifacts, pipeline
-    from advlab.profiles import config
+    from advlab.course import artifacts, pipeline
+    from advlab.course.profiles import config
     monkeypatch.setattr(pipeline, "DATA_ROOT", Path(__file__).resolve().parents[1] / "data")
     cfg = config("smoke", n_train=N, epochs=3, device="cpu")
     real_fit, epochs_run = pipeline.fit, []

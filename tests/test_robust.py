@@ -6,10 +6,11 @@ import pytest
 import torch
 
 import advlab
-from advlab import robust, sanity
-from advlab.attacks import input_gradient, pgd
-from advlab.data import subset
-from advlab.evaluation import predict
+from advlab.core import adversarial_training
+from advlab.evaluation import robust, sanity
+from advlab.core.attacks import input_gradient, pgd
+from advlab.core.data import subset
+from advlab.core.inference import predict
 
 
 class Quantized(torch.nn.Module):
@@ -40,7 +41,7 @@ def test_fgsm_rs_stays_in_the_ball(trained_model, test_batch):
     x, y = test_batch[0][:100], test_batch[1][:100]
     for eps, alpha in ((0.1, 0.125), (0.3, 0.375)):
         torch.manual_seed(0)
-        x_adv = robust.fgsm_rs(trained_model, x, y, eps, alpha)
+        x_adv = adversarial_training.fgsm_rs(trained_model, x, y, eps, alpha)
         assert (x_adv - x).abs().max() <= eps + 1e-6
         assert x_adv.min() >= 0 and x_adv.max() <= 1
 
@@ -50,7 +51,7 @@ def test_fgsm_rs_matches_its_definition(trained_model, test_batch):
     x, y = test_batch[0][:50], test_batch[1][:50]
     eps, alpha = 0.3, 0.375
     torch.manual_seed(1)
-    x_adv = robust.fgsm_rs(trained_model, x, y, eps, alpha)
+    x_adv = adversarial_training.fgsm_rs(trained_model, x, y, eps, alpha)
     torch.manual_seed(1)
     x0 = (x + torch.empty_like(x).uniform_(-eps, eps)).clamp(0, 1)
     x0.requires_grad_(True)
@@ -64,7 +65,7 @@ def test_n_fgsm_matches_its_definition_and_is_not_projected(trained_model, test_
     x, y = test_batch[0][:50], test_batch[1][:50]
     eps = 0.3
     torch.manual_seed(1)
-    x_adv = robust.n_fgsm(trained_model, x, y, 2 * eps, eps)
+    x_adv = adversarial_training.n_fgsm(trained_model, x, y, 2 * eps, eps)
     torch.manual_seed(1)
     x0 = (x + torch.empty_like(x).uniform_(-2 * eps, 2 * eps)).clamp(0, 1)
     x0.requires_grad_(True)
@@ -74,13 +75,13 @@ def test_n_fgsm_matches_its_definition_and_is_not_projected(trained_model, test_
     reach = (x_adv - x).abs()
     assert reach.max() > eps + 0.1 and reach.max() <= 3 * eps + 1e-6   # beyond the eps-ball, within noise + step
     assert x_adv.min() >= 0 and x_adv.max() <= 1
-    adv = robust.OnTheFly("n_fgsm", eps, n_batches=1)
+    adv = adversarial_training.OnTheFly("n_fgsm", eps, n_batches=1)
     assert (adv.alpha_factor, adv.noise_factor) == (1.0, 2.0)    # de Jorge et al.'s defaults
-    assert robust.OnTheFly("fgsm_rs", eps, n_batches=1).alpha_factor == 1.25   # Wong et al.'s
+    assert adversarial_training.OnTheFly("fgsm_rs", eps, n_batches=1).alpha_factor == 1.25   # Wong et al.'s
 
 
 def test_eps_ramp():
-    adv = robust.OnTheFly("fgsm_rs", 0.3, n_batches=10, ramp_epochs=2)
+    adv = adversarial_training.OnTheFly("fgsm_rs", 0.3, n_batches=10, ramp_epochs=2)
     seen = []
     for _ in range(25):
         seen.append(adv.current_eps())
@@ -88,16 +89,16 @@ def test_eps_ramp():
     assert seen[0] == pytest.approx(0.015) and seen[9] == pytest.approx(0.15)
     assert seen[19] == pytest.approx(0.3) and seen[24] == pytest.approx(0.3)
     assert all(a <= b for a, b in zip(seen, seen[1:]))
-    assert robust.OnTheFly("pgd", 0.3, n_batches=10).current_eps() == 0.3
+    assert adversarial_training.OnTheFly("pgd", 0.3, n_batches=10).current_eps() == 0.3
     with pytest.raises(ValueError, match="method"):
-        robust.OnTheFly("trades", 0.3, n_batches=10)
+        adversarial_training.OnTheFly("trades", 0.3, n_batches=10)
 
 
 def test_adversary_crafts_in_eval_mode_and_restores_train_mode(trained_model, test_batch):
     model = copy.deepcopy(trained_model).train()
     x, y = test_batch[0][:64], test_batch[1][:64]
-    for method in robust.METHODS:
-        adv = robust.OnTheFly(method, 0.3, n_batches=1, steps=3)
+    for method in adversarial_training.METHODS:
+        adv = adversarial_training.OnTheFly(method, 0.3, n_batches=1, steps=3)
         torch.manual_seed(0)
         x_adv = adv(model, x, y)
         assert model.training
@@ -105,7 +106,7 @@ def test_adversary_crafts_in_eval_mode_and_restores_train_mode(trained_model, te
         assert (x_adv - x).abs().max() <= reach + 1e-6
         # eval mode: the same call twice gives the same examples (no dropout inside the attack)
         torch.manual_seed(0)
-        assert torch.equal(robust.OnTheFly(method, 0.3, n_batches=1, steps=3)(model, x, y), x_adv)
+        assert torch.equal(adversarial_training.OnTheFly(method, 0.3, n_batches=1, steps=3)(model, x, y), x_adv)
         assert (predict(model, x_adv) == y).float().mean() < (predict(model, x) == y).float().mean()
 
 
@@ -118,12 +119,12 @@ def test_fast_training_gains_robustness(mnist_train, test_batch):
     advlab.fit(plain, x, y, epochs=2, seed=0, progress=False)
     torch.manual_seed(0)
     hardened = advlab.BaselineCNN()
-    history = robust.train_on_the_fly(hardened, x, y, "fgsm_rs", 0.1, 2, seed=0, progress=False,
+    history = adversarial_training.train_on_the_fly(hardened, x, y, "fgsm_rs", 0.1, 2, seed=0, progress=False,
                                       guard=(xt[:100], yt[:100]), guard_steps=3)
     assert [r["epoch"] for r in history["epochs"]] == [1, 2] and history["stopped"] is None
     assert all(0 <= r["guard_acc"] <= 1 and r["seconds"] > 0 for r in history["epochs"])
-    rob_plain = robust.pgd_accuracy(plain, xt, yt, 0.1, 10)
-    rob_hard = robust.pgd_accuracy(hardened, xt, yt, 0.1, 10)
+    rob_plain = adversarial_training.pgd_accuracy(plain, xt, yt, 0.1, 10)
+    rob_hard = adversarial_training.pgd_accuracy(hardened, xt, yt, 0.1, 10)
     assert rob_hard > rob_plain + 0.2, (rob_plain, rob_hard)
 
 
@@ -137,10 +138,10 @@ def test_guard_rolls_back_on_collapse(mnist_train, monkeypatch):
         snapshots.append(copy.deepcopy(model.state_dict()))
         return next(guard_accs)
 
-    monkeypatch.setattr(robust, "pgd_accuracy", fake_guard)
+    monkeypatch.setattr(adversarial_training, "pgd_accuracy", fake_guard)
     torch.manual_seed(0)
     model = advlab.BaselineCNN()
-    history = robust.train_on_the_fly(model, x, y, "fgsm_rs", 0.3, 4, guard=(x[:10], y[:10]), progress=False)
+    history = adversarial_training.train_on_the_fly(model, x, y, "fgsm_rs", 0.3, 4, guard=(x[:10], y[:10]), progress=False)
     assert len(history["epochs"]) == 3, "training went on after the collapse"
     assert history["best_epoch"] == 2 and history["final_epoch"] == 2
     assert "catastrophic overfitting at epoch 3" in history["stopped"]
@@ -315,7 +316,7 @@ def test_guard_judged_by_apgd_where_pgd_overstates(robust_model, robust_eps, tes
     """On the FGSM-RS fixture PGD-10 overstates robustness (see the convergence test above); the guard
     with APGD-CE counts an image only if it survives both, so it is never above PGD's number, and lower here."""
     x, y = test_batch[0][:200], test_batch[1][:200]
-    pgd_only = robust.guard_accuracy(robust_model, x, y, robust_eps, 10, seed=0)
-    both = robust.guard_accuracy(robust_model, x, y, robust_eps, 10, apgd_steps=20, seed=0)
-    assert pgd_only == robust.pgd_accuracy(robust_model, x, y, robust_eps, 10, seed=0)
+    pgd_only = adversarial_training.guard_accuracy(robust_model, x, y, robust_eps, 10, seed=0)
+    both = adversarial_training.guard_accuracy(robust_model, x, y, robust_eps, 10, apgd_steps=20, seed=0)
+    assert pgd_only == adversarial_training.pgd_accuracy(robust_model, x, y, robust_eps, 10, seed=0)
     assert both < pgd_only - 0.03, f"APGD found nothing PGD missed: {both:.3f} vs {pgd_only:.3f}"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from advlab import runner
+from advlab.runtime import cli as runner
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -98,7 +98,7 @@ def test_failing_notebook_exit_1_keeps_notebook_and_builds_partial_report(tmp_pa
     params = nbformat.v4.new_code_cell("profile = 'quick'\ndevice = 'auto'\nforce = False\noverrides = {}\n")
     params.metadata["tags"] = ["parameters"]
     nb.cells = [params,
-                nbformat.v4.new_code_cell("from advlab.io import write_json\n"
+                nbformat.v4.new_code_cell("from advlab.core.io import write_json\n"
                                           "write_json(f'report/{profile}/parts/01_baseline.json', {'notebook': '01_baseline',"
                                           " 'device': 'cpu', 'models': {'baseline': {'clean_acc': 0.97}}})"),
                 nbformat.v4.new_code_cell("raise ValueError('boom')")]

@@ -16,7 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 ARGS = ["--profile", "smoke", "--only", "01", "--no-report", "--set", "n_train=2000", "epochs=2"]
-RUN = "import sys; from advlab.runner import main; sys.exit(main(sys.argv[2:], root=sys.argv[1]))"
+RUN = "import sys; from advlab.runtime.cli import main; sys.exit(main(sys.argv[2:], root=sys.argv[1]))"
 
 
 def stand_in_repo(folder: Path) -> Path:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from advlab.pipeline import ATTACKS, FIGURES, MODELS, NOTEBOOKS, THREATS
+from advlab.course.pipeline import ATTACKS, FIGURES, MODELS, NOTEBOOKS, THREATS
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORT = ROOT / "report" / "smoke"

@@ -2,7 +2,7 @@
 import pytest
 from scipy.stats import binomtest
 
-from advlab.stats import wilson, wilson_acc
+from advlab.evaluation.stats import wilson, wilson_acc
 
 
 @pytest.mark.parametrize("k,n", [(0, 10), (10, 10), (3, 7), (983, 1000), (500, 1000), (9829, 10000), (1, 200)])

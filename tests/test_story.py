@@ -1,12 +1,12 @@
-"""advlab.story: the sentences the notebooks generate from their numbers."""
+"""advlab.course.story: the sentences the notebooks generate from their numbers."""
 import json
 import math
 
 import pytest
 
-from advlab.stats import Z95
+from advlab.evaluation.stats import Z95
 
-from advlab import story
+from advlab.course import story
 
 
 def test_wilson_interval_matches_the_closed_form():

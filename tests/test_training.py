@@ -2,10 +2,10 @@ import pytest
 import torch
 
 import advlab
-from advlab.checkpoint import load_model, save_model
-from advlab.data import subset
-from advlab.errors import AdvlabError
-from advlab.models import BaselineCNN, count_parameters
+from advlab.core.checkpoint import load_model, save_model
+from advlab.core.data import subset
+from advlab.core.errors import AdvlabError
+from advlab.core.models import BaselineCNN, count_parameters
 
 
 def test_model_matches_the_seed_table():

@@ -1,15 +1,25 @@
-"""AdvLab: adversarial examples on MNIST, as a small library behind the course notebooks."""
-from .allocator import keep_freed_memory
+"""AdvLab: adversarial examples on MNIST, as a small library behind the course notebooks.
 
-keep_freed_memory()  # before any tensor: fewer page faults per batch on a CPU (see advlab.allocator)
+The package is layered; each layer imports only the ones above it in this list:
 
-from .attacks import apgd, fgsm, fgsm_sweep, pgd
-from .checkpoint import load_model, save_model
-from .data import load_mnist
-from .errors import AdvlabError
-from .evaluation import evaluate, predict
-from .models import BaselineCNN
-from .training import fit
+- ``advlab.core``: data, the model, training, batched inference and the attacks;
+- ``advlab.evaluation``: robust evaluation, sanity checks and statistics;
+- ``advlab.course``: profiles, the model registry and cached pipeline, the seed's claims, plots,
+  widgets, exercises and the challenge;
+- ``advlab.report``: the HTML report, laying out what the course computed;
+- ``advlab.runtime``: the command line that runs the notebooks (``run_all.py``).
+"""
+from advlab.core.allocator import keep_freed_memory
+
+keep_freed_memory()  # before any tensor: fewer page faults per batch on a CPU (see advlab.core.allocator)
+
+from advlab.core.attacks import apgd, fgsm, fgsm_sweep, pgd  # noqa: E402
+from advlab.core.checkpoint import load_model, save_model  # noqa: E402
+from advlab.core.data import load_mnist  # noqa: E402
+from advlab.core.errors import AdvlabError  # noqa: E402
+from advlab.core.inference import evaluate, predict  # noqa: E402
+from advlab.core.models import BaselineCNN  # noqa: E402
+from advlab.core.training import fit  # noqa: E402
 
 __version__ = "0.1.0"
 __all__ = ["AdvlabError", "apgd", "BaselineCNN", "evaluate", "fgsm", "fgsm_sweep", "fit", "load_mnist",

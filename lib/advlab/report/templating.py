@@ -1,4 +1,4 @@
-"""The Jinja2 environment of the report's templates (``lib/advlab/templates/``): autoescaped HTML."""
+"""The Jinja2 environment of the report's templates (``lib/advlab/report/templates/``): autoescaped HTML."""
 from __future__ import annotations
 
 import functools

@@ -7,7 +7,7 @@ from typing import Iterator
 import torch
 from torch import nn
 
-from .allocator import keep_freed_memory
+from advlab.core.allocator import keep_freed_memory
 
 
 def model_device(model: nn.Module) -> torch.device:
@@ -36,7 +36,7 @@ def check_xy(x: torch.Tensor, y: torch.Tensor | None = None) -> None:
 
 
 # Images per batch of an attack or a prediction when the caller gives none. PGD steps on the seed CNN,
-# 2 cores (``python bench/run.py --only batch``): with advlab.allocator's malloc setting 124-151 us per
+# 2 cores (``python bench/run.py --only batch``): with advlab.core.allocator's malloc setting 124-151 us per
 # image at 1,000 and 149-168 us at 256; with glibc's defaults, which map every block above 32 MiB afresh
 # (a batch of 1,000 needs 86 MB blocks), 170 us at 256 and 313 us at 1,000. An accelerator wants large ones.
 CPU_BATCH = 1000 if keep_freed_memory() else 256
@@ -74,3 +74,8 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     if len(x) == 0:
         raise ValueError("evaluate() got an empty dataset")
     return (predict(model, x, batch_size) == y).float().mean().item()
+
+
+def correct_under(model: nn.Module, y: torch.Tensor, x_adv: torch.Tensor) -> torch.Tensor:
+    """Per image: does ``model`` still classify ``x_adv`` as ``y``?"""
+    return predict(model, x_adv) == y.to(x_adv.device)

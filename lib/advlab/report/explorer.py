@@ -24,13 +24,13 @@ from pathlib import Path
 
 import torch
 
-from . import artifacts, pipeline
-from .attacks import fgsm_signs, pgd
-from .checkpoint import load_model
-from .errors import AdvlabError
-from .evaluation import predict
-from .profiles import Config, field_names
-from .stats import wilson_acc
+from advlab.course import artifacts, pipeline
+from advlab.core.attacks import fgsm_signs, pgd
+from advlab.core.checkpoint import load_model
+from advlab.core.errors import AdvlabError
+from advlab.core.inference import predict
+from advlab.course.profiles import Config, field_names
+from advlab.evaluation.stats import wilson_acc
 
 N_IMAGES = 5          # images shown per view
 STATIC = Path(__file__).resolve().parent / "static"
@@ -93,7 +93,7 @@ class _Attacker:
         if name not in self.models:
             path = artifacts.path(f"models/{pipeline.model_key(self.cfg, name)}", ".pt")
             try:
-                if self.cfg.pretrained:   # the shipped weights (advlab.pretrained): loaded, never trained
+                if self.cfg.pretrained:   # the shipped weights (advlab.course.pretrained): loaded, never trained
                     self.models[name] = pipeline.get_model(self.cfg, name)
                 else:
                     self.models[name] = load_model(path) if path.exists() else None
@@ -191,7 +191,7 @@ def data_json(data: dict, labels: dict) -> str:
 
 def render(data: dict | None, labels: dict, threat_labels: dict) -> str:
     """The explorers' HTML section (``templates/explorer.html.j2``), script and data inlined."""
-    from .templating import render as render_template
+    from advlab.report.templating import render as render_template
     if not data or not data["explorers"]:
         return ""
     return render_template("explorer.html.j2", data=data, labels=labels, threat_labels=threat_labels,

@@ -10,9 +10,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import AdvlabError
-from .evaluation import check_xy, model_device
-from .io import atomic_path
+from advlab.core.errors import AdvlabError
+from advlab.core.inference import check_xy, model_device
+from advlab.core.io import atomic_path
 
 CHECKPOINT_FORMAT = "advlab-fit-checkpoint-1"
 

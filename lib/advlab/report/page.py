@@ -7,12 +7,12 @@ import base64
 import json
 from pathlib import Path
 
-from . import sanity
-from .pipeline import MODELS, NOTEBOOKS
-from .plots import LABELS as MODEL_LABELS
-from .profiles import EXPECTED_CPU_TIME
-from .stats import wilson_acc
-from .templating import TEMPLATES, render
+from advlab.evaluation import sanity
+from advlab.course.pipeline import MODELS, NOTEBOOKS
+from advlab.course.plots import LABELS as MODEL_LABELS
+from advlab.course.profiles import EXPECTED_CPU_TIME
+from advlab.evaluation.stats import wilson_acc
+from advlab.report.templating import TEMPLATES, render
 
 STATIC = TEMPLATES.parent / "static"
 PROFILE_MEANING = {
@@ -45,7 +45,7 @@ def _models_in_order(models) -> list[str]:
 
 def render_html(results: dict, pages: dict | None = None, root: str | Path = ".", explore: str = "") -> str:
     """The page for ``results`` (what results.json holds); ``pages``: the exported notebooks;
-    ``explore``: the explorers' HTML section (advlab.explorer)."""
+    ``explore``: the explorers' HTML section (advlab.report.explorer)."""
     from markupsafe import Markup
     profile = results["profile"]
     cfg = results.get("config") or {}
@@ -66,7 +66,7 @@ def render_html(results: dict, pages: dict | None = None, root: str | Path = "."
 
 
 def _leaderboard_rows(entries: list[dict]) -> list[dict]:
-    """The challenge's entries (advlab.challenge), strongest attack (lowest accuracy) first."""
+    """The challenge's entries (advlab.course.challenge), strongest attack (lowest accuracy) first."""
     return [{"rank": i, "name": e.get("name"), "accuracy": sanity.pct(e.get("accuracy", float("nan"))),
              "model": _label(e.get("model", "")), "date": e.get("date")} for i, e in enumerate(entries, 1)]
 

@@ -9,7 +9,7 @@ Layout (``exercises/`` at the repository root):
 - ``build/`` (not committed): the autograder zips (solutions and hidden tests), rebuilt from the
   masters when a master is newer, by ``make grade`` and ``make check-exercises``.
 
-Commands (``python -m advlab.exercises ...``, or the Makefile targets of the same names):
+Commands (``python -m advlab.course.exercises ...``, or the Makefile targets of the same names):
 
 - ``assign``: regenerate ``student/`` and the autograders from the masters.
 - ``grade NB.ipynb``: run a student's notebook with ``otter run`` (no Docker: Otter's local,
@@ -33,9 +33,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from .errors import AdvlabError
+from advlab.core.errors import AdvlabError
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 EXERCISES = ROOT / "exercises"
 MASTERS = EXERCISES / "masters"
 STUDENT = EXERCISES / "student"
@@ -50,8 +50,8 @@ def setup(profile: str = "smoke", device: str = "cpu", seed: int = 0):
     ``pipeline.chdir_root`` it leaves the working directory alone: Otter looks for its tests there."""
     import torch
 
-    from . import artifacts, pipeline
-    from .profiles import config
+    from advlab.course import artifacts, pipeline
+    from advlab.course.profiles import config
 
     here = os.getcwd()
     try:
@@ -112,7 +112,7 @@ def _student_view(nb: dict) -> dict:
 def assign(names: list[Path] | None = None, student_dir: Path = STUDENT, build: Path = BUILD) -> list[Path]:
     """Regenerate the student notebooks (into ``student_dir``) and the autograders (into ``build``)
     from the masters; returns the student notebooks written."""
-    from .io import write_bytes
+    from advlab.core.io import write_bytes
 
     _otter()
     written = []
@@ -233,7 +233,7 @@ def check(build: Path = BUILD, student_dir: Path = STUDENT, log=print) -> list[s
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m advlab.exercises", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m advlab.course.exercises", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     sub.add_parser("assign", help="regenerate exercises/student/ and the autograders from the masters")
     g = sub.add_parser("grade", help="print a student notebook's score per exercise")

@@ -13,8 +13,8 @@ from typing import Callable
 
 import torch
 
-from .errors import AdvlabError
-from .io import atomic_path, write_json
+from advlab.core.errors import AdvlabError
+from advlab.core.io import atomic_path, write_json
 
 ROOT = Path(os.environ.get("ADVLAB_ARTIFACTS", "artifacts"))
 

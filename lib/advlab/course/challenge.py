@@ -2,7 +2,7 @@
 versions of the 10,000 MNIST test images, and we report the accuracy of the course's most robust model
 on them (lower is a stronger attack) and append it to a local leaderboard.
 
-    python -m advlab.challenge attack.npy [--name NAME] [--profile quick] [--model fast_adv]
+    python -m advlab.course.challenge attack.npy [--name NAME] [--profile quick] [--model fast_adv]
 
 A submission is one ``.npy`` file (``np.save``) holding a float array of shape (10000, 28, 28),
 (10000, 1, 28, 28) or (10000, 784) (MadryLab's), the test images in their standard order (the order of
@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import AdvlabError
-from .io import write_json
+from advlab.core.errors import AdvlabError
+from advlab.core.io import write_json
 
 EPS = 0.3
 N_TEST = 10000
@@ -96,8 +96,8 @@ def check_submission(x_adv: np.ndarray, x: np.ndarray, eps: float = EPS, name: s
 
 def test_images() -> tuple[np.ndarray, torch.Tensor]:
     """The MNIST test images in their standard order (float32 [N, 1, 28, 28] in [0, 1]) and labels."""
-    from . import pipeline
-    from .data import load_mnist
+    from advlab.course import pipeline
+    from advlab.core.data import load_mnist
 
     x, y = load_mnist(pipeline.DATA_ROOT, train=False)
     return x.numpy(), y
@@ -107,7 +107,7 @@ def default_model(cfg) -> str:
     """The most robust on-the-fly model (``pipeline.ON_THE_FLY``) already trained for ``cfg``'s profile:
     the highest worst-case accuracy among those with a cached robust evaluation, else the last one
     listed that is trained."""
-    from . import artifacts, pipeline
+    from advlab.course import artifacts, pipeline
 
     trained = [n for n in pipeline.ON_THE_FLY
                if artifacts.path(f"models/{pipeline.model_key(cfg, n)}", ".pt").exists()]
@@ -125,7 +125,7 @@ def default_model(cfg) -> str:
 
 def score(x_adv: np.ndarray, model: torch.nn.Module, y: torch.Tensor) -> float:
     """Accuracy of ``model`` on the submitted images (clipped exactly into the box first)."""
-    from .evaluation import evaluate
+    from advlab.core.inference import evaluate
 
     return evaluate(model, torch.from_numpy(np.clip(x_adv, 0, 1)), y)
 
@@ -160,8 +160,8 @@ def submit(path: str | Path, *, name: str | None = None, profile: str = "quick",
 
     ``model`` (with ``model_name`` as its label) and ``images = (x, y)`` replace the course's model and
     the MNIST test set (for tests)."""
-    from . import pipeline
-    from .profiles import config
+    from advlab.course import pipeline
+    from advlab.course.profiles import config
 
     x_adv = load_submission(path)
     x, y = images if images is not None else test_images()
@@ -181,7 +181,7 @@ def submit(path: str | Path, *, name: str | None = None, profile: str = "quick",
 
 
 def main(argv=None, model: torch.nn.Module | None = None, images=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m advlab.challenge", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m advlab.course.challenge", description=__doc__.split("\n\n")[0])
     parser.add_argument("submission", help="the .npy file of adversarial test images")
     parser.add_argument("--name", help="the name on the leaderboard (default: the file's name)")
     parser.add_argument("--profile", default="quick", help="whose models to attack: smoke, quick or paper (default quick)")

@@ -2,11 +2,11 @@
 width, the cache key of the parameters the model was trained with, clean accuracy), so that a laptop
 can explore a profile's models without training them.
 
-    python -m advlab.pretrained export --profile smoke   # the cache's trained models -> pretrained/smoke/
-    python -m advlab.pretrained verify --profile smoke   # check every shipped file against the manifest
+    python -m advlab.course.pretrained export --profile smoke   # the cache's trained models -> pretrained/smoke/
+    python -m advlab.course.pretrained verify --profile smoke   # check every shipped file against the manifest
 
 ``load(profile, name)`` returns a verified model in eval mode. ``run_all.py --pretrained`` (the Config
-field ``pretrained``) makes :func:`advlab.pipeline.get_model` load them instead of training.
+field ``pretrained``) makes :func:`advlab.course.pipeline.get_model` load them instead of training.
 """
 from __future__ import annotations
 
@@ -20,11 +20,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .checkpoint import load_checkpoint, load_model
-from .errors import AdvlabError
-from .io import write_bytes, write_json
-from .models import ARCH
-from .profiles import PROFILES, Config, config
+from advlab.core.checkpoint import load_checkpoint, load_model
+from advlab.core.errors import AdvlabError
+from advlab.core.io import write_bytes, write_json
+from advlab.core.models import ARCH
+from advlab.course.profiles import PROFILES, Config, config
 
 ROOT = Path(os.environ.get("ADVLAB_PRETRAINED", "pretrained"))
 FORMAT = "advlab-pretrained-1"
@@ -35,7 +35,7 @@ def folder(profile: str, root: str | os.PathLike | None = None) -> Path:
 
 
 def _fix(profile: str) -> str:
-    return (f"train them (`python run_all.py --profile {profile}`) and export them (`python -m advlab.pretrained "
+    return (f"train them (`python run_all.py --profile {profile}`) and export them (`python -m advlab.course.pretrained "
             f"export --profile {profile}`), or run without --pretrained")
 
 
@@ -106,14 +106,14 @@ def info(profile: str, name: str, *, key: str | None = None, root=None) -> dict:
 def profile_models(cfg: Config) -> list[str]:
     """Every model a run of ``cfg`` trains: the four static ones and the baseline (notebooks 01-04), the
     on-the-fly ones (05) and, at each capacity width, the last of those."""
-    from .pipeline import MODELS, otf_models, otf_name
+    from advlab.course.pipeline import MODELS, otf_models, otf_name
     otf = otf_models(cfg)
     return list(dict.fromkeys(MODELS + otf + [otf_name(otf[-1], w) for w in cfg.capacity_widths]))
 
 
 def check(cfg: Config, root=None) -> list[str]:
     """Verify the shipped weights of every model of ``cfg`` (keys and sha256); returns their names."""
-    from .pipeline import trained_key
+    from advlab.course.pipeline import trained_key
     names = profile_models(cfg)
     for name in names:
         verified_path(cfg.profile, name, trained_key(cfg, name), root)
@@ -123,9 +123,9 @@ def check(cfg: Config, root=None) -> list[str]:
 def export(profile: str, names: list[str] | None = None, *, overrides: dict | None = None, root=None) -> Path:
     """Copy the trained models of ``profile`` from the cache into ``pretrained/<profile>/`` and write its
     manifest (the clean accuracy is measured on all 10,000 test images). Returns the manifest's path."""
-    from .evaluation import evaluate
-    from .pipeline import model_key, test_data
-    from . import artifacts
+    from advlab.core.inference import evaluate
+    from advlab.course.pipeline import model_key, test_data
+    from advlab.course import artifacts
     cfg = config(profile, **(overrides or {})).replace(pretrained=False, device="cpu")
     names = list(names or profile_models(cfg))
     sources = {name: artifacts.path(f"models/{model_key(cfg, name)}", ".pt") for name in names}
@@ -156,12 +156,12 @@ def export(profile: str, names: list[str] | None = None, *, overrides: dict | No
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m advlab.pretrained", description="Export or verify the "
+    parser = argparse.ArgumentParser(prog="python -m advlab.course.pretrained", description="Export or verify the "
                                      "shipped weights of a profile (pretrained/<profile>/).")
     parser.add_argument("command", choices=["export", "verify"])
     parser.add_argument("--profile", default="smoke", help=f"one of {', '.join(PROFILES)} (default: smoke)")
     args = parser.parse_args(argv)
-    from .pipeline import chdir_root
+    from advlab.course.pipeline import chdir_root
     chdir_root()
     try:
         if args.command == "export":
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
             names = check(config(args.profile))
             print(f"{folder(args.profile)}: {len(names)} models verified ({', '.join(names)})")
     except AdvlabError as exc:
-        print(f"advlab.pretrained: error: {exc}", file=sys.stderr)
+        print(f"advlab.course.pretrained: error: {exc}", file=sys.stderr)
         return 1
     return 0
 

@@ -1,11 +1,11 @@
 """The course report: merge the numbers each notebook recorded (``report/<profile>/parts/*.json``) into
 ``report/<profile>/results.json`` and one self-contained page, ``report/<profile>/index.html``: the
 figures (embedded), the clean accuracies, a reproduction scorecard against the seed's claims, the
-sanity checks of ``advlab.sanity``, explorers with epsilon sliders, and the run's metadata, with links
+sanity checks of ``advlab.evaluation.sanity``, explorers with epsilon sliders, and the run's metadata, with links
 to the executed notebooks exported as HTML.
 
-This module collects and merges the numbers; ``advlab.scorecard`` judges them against the seed;
-``advlab.page`` and the templates in ``lib/advlab/templates`` lay out the page; ``advlab.explorer``
+This module collects and merges the numbers; ``advlab.course.scorecard`` judges them against the seed;
+``advlab.report.page`` and the templates in ``lib/advlab/report/templates`` lay out the page; ``advlab.report.explorer``
 builds the sliders' data.
 
 Every path is relative to ``root`` (the repository root by default), so the tests can build a
@@ -20,14 +20,16 @@ import platform
 from importlib import metadata
 from pathlib import Path
 
-from . import challenge, explorer, sanity
-from .errors import AdvlabError
-from .io import atomic_path, write_json
-from .stats import wilson_acc
-from .page import PROFILE_MEANING, SEED_CLEAN, THREAT_LABELS, render_html, summary_sentences  # noqa: F401
-from .pipeline import FIGURES, NOTEBOOKS
-from .plots import LABELS as MODEL_LABELS
-from .scorecard import CLAIMS, Claim, Rule, claims_by_threat, grid_correct_up_to, meeting_eps, scorecard  # noqa: F401
+from advlab.course import challenge
+from advlab.report import explorer
+from advlab.evaluation import sanity
+from advlab.core.errors import AdvlabError
+from advlab.core.io import atomic_path, write_json
+from advlab.evaluation.stats import wilson_acc
+from advlab.report.page import PROFILE_MEANING, SEED_CLEAN, THREAT_LABELS, render_html, summary_sentences  # noqa: F401
+from advlab.course.pipeline import FIGURES, NOTEBOOKS
+from advlab.course.plots import LABELS as MODEL_LABELS
+from advlab.course.scorecard import CLAIMS, Claim, Rule, claims_by_threat, grid_correct_up_to, meeting_eps, scorecard  # noqa: F401
 
 VERSION_PACKAGES = ("torch", "torchvision", "advlab", "papermill", "numpy")
 CURVE_KEYS = ("model", "attack", "threat", "eps", "acc", "n_images")

@@ -16,7 +16,7 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
-from .errors import AdvlabError
+from advlab.core.errors import AdvlabError
 
 N_TRAIN_IMAGES, N_TEST_IMAGES = 60000, 10000   # MNIST
 DEVICES = ["auto", "cpu", "cuda", "mps"]

@@ -5,7 +5,7 @@ Every attack
 - runs the model in eval mode (BatchNorm statistics frozen, no dropout) and restores the caller's mode;
 - takes the gradient with respect to the input only, leaving no gradient on the model's parameters;
 - keeps pixels in [0, 1] and the perturbation within ``eps`` in the L-inf norm;
-- works in batches (by default 1000 images; 256 on a CPU where advlab.allocator's setting is not in
+- works in batches (by default 1000 images; 256 on a CPU where advlab.core.allocator's setting is not in
   effect: `evaluation.default_batch`), on the model's device (CPU, CUDA or MPS), returning results on
   x's device;
 - works whatever the caller's grad mode (it enables gradients for its own computation, also inside
@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import AdvlabError
-from .evaluation import batches, check_xy, eval_mode, model_device
+from advlab.core.errors import AdvlabError
+from advlab.core.inference import batches, check_xy, eval_mode, model_device
 
 LOSSES = ("ce", "cw", "dlr")
 
@@ -179,7 +179,7 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: f
     chunks = list(batches(len(x), batch_size, device))
     if progress is not None:
         from tqdm.auto import tqdm
-        from .training import progress_enabled
+        from advlab.core.training import progress_enabled
         chunks = tqdm(chunks, desc=progress, unit="batch", leave=False, disable=not progress_enabled())
     with eval_mode(model):
         for s in chunks:
@@ -286,7 +286,7 @@ def apgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: 
         runs = [target for target in targets for _ in range(int(restarts))]
         if progress is not None:
             from tqdm.auto import tqdm
-            from .training import progress_enabled
+            from advlab.core.training import progress_enabled
             runs = tqdm(runs, desc=progress, unit="run", leave=False, disable=not progress_enabled())
         for target in runs:
             # the random starts of all images, one draw per run: the same whatever the batch size

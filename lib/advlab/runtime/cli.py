@@ -13,7 +13,7 @@ Exit codes: 0 done; 1 a notebook failed (the partly executed notebook is kept, a
 built from what exists); 2 bad arguments; 130 interrupted (Ctrl-C), 143 terminated (SIGTERM): both
 keep the finished notebooks and the partly executed one, and shut the kernel down.
 
-Notebooks run through ``advlab.engine`` (papermill's client with a fix and a watchdog for the
+Notebooks run through ``advlab.runtime.engine`` (papermill's client with a fix and a watchdog for the
 headless stall of issue 9), and their kernels get ADVLAB_HEADLESS=1, so the ipywidgets explorers
 open no widget at all (``widgets.explore``).
 """
@@ -31,9 +31,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from .errors import AdvlabError
-from .io import write_json
-from .profiles import PROFILES, Config, ConfigError, config, field_names
+from advlab.core.errors import AdvlabError
+from advlab.core.io import write_json
+from advlab.course.profiles import PROFILES, Config, ConfigError, config, field_names
 
 NOTEBOOK_DIR = "notebooks"
 # Fields run_all sets itself, from its own options.
@@ -151,7 +151,7 @@ class Plan:
 
 def parse_args(argv: list[str] | None = None) -> Plan:
     """Validate every argument before anything runs; raises UsageError with a one-line message."""
-    from .pipeline import NOTEBOOKS, resolve_device
+    from advlab.course.pipeline import NOTEBOOKS, resolve_device
     args = build_parser().parse_args(argv)
     if args.profile not in PROFILES:
         raise UsageError(f"--profile {args.profile}: unknown profile; choose one of {', '.join(PROFILES)}")
@@ -171,7 +171,7 @@ def parse_args(argv: list[str] | None = None) -> Plan:
     except (AdvlabError, TypeError, ValueError) as exc:
         raise UsageError(str(exc)) from None
     if args.pretrained:
-        from .pretrained import check
+        from advlab.course.pretrained import check
         try:
             check(cfg)
         except AdvlabError as exc:
@@ -267,7 +267,7 @@ class NotebookFailed(Exception):
 # Seconds one cell may run before run_all gives up on it and reruns the notebook once (cached work is
 # reused): a last resort, generous because a busy machine makes real work slow (smoke's notebook 05
 # once needed more than 300 s on a shared 2-core machine). A kernel that is idle while a cell's request
-# is pending is caught within seconds by the watchdog of advlab.engine instead (ADVLAB_STALL_SECONDS,
+# is pending is caught within seconds by the watchdog of advlab.runtime.engine instead (ADVLAB_STALL_SECONDS,
 # default 5). ADVLAB_CELL_TIMEOUT overrides the timeout; 0 means no limit.
 CELL_TIMEOUT = {"smoke": 1800, "quick": 3600, "paper": None}
 
@@ -280,7 +280,7 @@ def cell_timeout(profile: str) -> int | None:
 
 
 def stall_seconds() -> float:
-    from .engine import STALL_SECONDS
+    from advlab.runtime.engine import STALL_SECONDS
     return float(os.environ.get("ADVLAB_STALL_SECONDS") or STALL_SECONDS)
 
 
@@ -291,7 +291,7 @@ def run_notebook(src: Path, out: Path, params: dict, kernel: str, root: Path) ->
     makes the notebook run once more."""
     from nbclient.exceptions import CellTimeoutError
 
-    from .engine import KernelStalled
+    from advlab.runtime.engine import KernelStalled
 
     timeout = cell_timeout(params.get("profile", ""))
     start = time.perf_counter()
@@ -319,7 +319,7 @@ def _run_notebook_once(src: Path, out: Path, params: dict, kernel: str, root: Pa
     from nbclient.exceptions import CellTimeoutError
     from papermill.exceptions import PapermillExecutionError
 
-    from .engine import ENGINE, KernelStalled
+    from advlab.runtime.engine import ENGINE, KernelStalled
 
     tmp = out.with_name(f".{out.stem}.running.ipynb")
     original_spec = nbformat.read(src, as_version=4).metadata.get("kernelspec")
@@ -418,7 +418,7 @@ def run(plan: Plan, root: Path) -> int:
     if failure:
         print(f"run_all: error: {failure}", file=sys.stderr, flush=True)
     if plan.report and (folder / "parts").is_dir() and any((folder / "parts").glob("*.json")):
-        from .report import build_report
+        from advlab.report.build import build_report
         page = build_report(plan.profile, root=root)
         print(f"Report{' (partial)' if failure else ''}: {_rel(page, root)}", flush=True)
     elif plan.report:
@@ -427,7 +427,7 @@ def run(plan: Plan, root: Path) -> int:
 
 
 def _expected(profile: str) -> str:
-    from .profiles import EXPECTED_CPU_TIME
+    from advlab.course.profiles import EXPECTED_CPU_TIME
     return f"expected on a 2-core CPU: {EXPECTED_CPU_TIME.get(profile, 'unknown')}"
 
 

@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import AdvlabError
-from .io import write_bytes
+from advlab.core.errors import AdvlabError
+from advlab.core.io import write_bytes
 
 FILES = {
     "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
@@ -60,7 +60,7 @@ def verify_mnist(root: str | os.PathLike = "data", names=None) -> None:
         if path.resolve() in _verified:
             continue
         if not path.exists():
-            raise AdvlabError(f"MNIST file {path} is missing: run `make data` (or advlab.data.ensure_mnist()).")
+            raise AdvlabError(f"MNIST file {path} is missing: run `make data` (or advlab.core.data.ensure_mnist()).")
         digest = _md5(path)
         if digest != FILES[name]:
             raise AdvlabError(

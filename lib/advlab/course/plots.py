@@ -12,7 +12,7 @@ import numpy as np
 import seaborn as sns
 import torch
 
-from .io import atomic_path
+from advlab.core.io import atomic_path
 
 LABELS = {"baseline": "Baseline", "fgsm_retrained": "FGSM retrained", "fgsm_untrained": "FGSM untrained",
           "pgd_retrained": "PGD retrained", "pgd_untrained": "PGD untrained",
@@ -38,7 +38,7 @@ def save(fig, profile_or_dir, name: str) -> Path:
 def save_figure(fig, cfg, name: str) -> dict:
     """Save ``fig`` as ``figures/<cfg.profile>/<name>.png``; return its record entry (name, path, caption).
     ``name`` must be one of ``pipeline.FIGURES``."""
-    from .pipeline import FIGURES
+    from advlab.course.pipeline import FIGURES
     if name not in FIGURES:
         raise KeyError(f"{name!r} is not a course figure; known: {', '.join(FIGURES)}")
     p = save(fig, cfg.profile, name)
@@ -141,8 +141,8 @@ def digits(images, labels, title: str = "", ncols: int = 10):
 def grid_examples(model, images, label: int, epsilons):
     """FGSM white-box examples of ``images`` (all of class ``label``) at each eps, and the model's
     predictions: arrays ``[n_eps, n, 1, 28, 28]`` and ``[n_eps, n]``, ready for ``example_grid``."""
-    from .attacks import fgsm_signs
-    from .evaluation import predict
+    from advlab.core.attacks import fgsm_signs
+    from advlab.core.inference import predict
     y = torch.full((len(images),), int(label), dtype=torch.long)
     sign = fgsm_signs(model, images, y)
     adv = torch.stack([(images + eps * sign).clamp(0, 1) for eps in epsilons])

@@ -206,8 +206,8 @@ def pgd_strength(model, x, y, eps: float, steps: int, alpha_factor: float = 2.5,
     """The record :func:`more_steps_restarts_not_weaker` judges: PGD accuracy with ``steps`` and
     ``2 * steps`` steps, and with 3 restarts from seeds other than the single run's (independent, so
     the comparison can fail)."""
-    from .attacks import pgd
-    from .evaluation import evaluate
+    from advlab.core.attacks import pgd
+    from advlab.core.inference import evaluate
 
     def acc(k, restarts, s):
         return evaluate(model, pgd(model, x, y, eps, alpha_factor * eps / k, k, True, restarts, seed=s), y)
@@ -325,7 +325,7 @@ def check_model(model, x, y, eps: float = 0.3, *, steps: int = 10, undefended: b
     ``{check_name: {"passed": bool, "detail": str}}`` (names and rules in ``MODEL_CHECKS``).
 
     ``apgd_robust``: per image, robust under APGD-CE then APGD-T at ``eps`` (e.g. from
-    :func:`advlab.robust.robust_eval` on the same images); computed here (``apgd_steps``,
+    :func:`advlab.evaluation.robust.robust_eval` on the same images); computed here (``apgd_steps``,
     ``apgd_targets``) when None.
 
     A model whose gradients are masked (zero, or vanishing through a saturated softmax) fails several
@@ -334,9 +334,9 @@ def check_model(model, x, y, eps: float = 0.3, *, steps: int = 10, undefended: b
     """
     import torch
 
-    from .attacks import apgd, fgsm
-    from .evaluation import predict
-    from .robust import pgd_accuracy
+    from advlab.core.attacks import apgd, fgsm
+    from advlab.core.inference import predict
+    from advlab.core.adversarial_training import pgd_accuracy
 
     def acc(x_adv):
         return (predict(model, x_adv) == y).float().mean().item()

@@ -25,10 +25,9 @@ import time
 import torch
 from torch import nn
 
-from .attacks import _check_eps, apgd, fgsm, input_gradient, pgd
-from .evaluation import check_xy, eval_mode, predict
-from .stats import wilson
-from .training import fit, progress_enabled
+from advlab.core.attacks import _check_eps, apgd, input_gradient, pgd
+from advlab.core.inference import check_xy, correct_under, eval_mode
+from advlab.core.training import fit, progress_enabled
 
 METHODS = ("fgsm_rs", "n_fgsm", "pgd")
 STEP_FACTOR = {"fgsm_rs": 1.25, "n_fgsm": 1.0}   # default single-step size alpha / eps of each method
@@ -179,109 +178,3 @@ def train_on_the_fly(model: nn.Module, x: torch.Tensor, y: torch.Tensor, method:
         state={"history": history, "best": best})
     history["final_epoch"] = history["best_epoch"] if history["stopped"] else len(history["epochs"])
     return history
-
-
-# --- evaluation -----------------------------------------------------------------------------------
-
-def correct_under(model: nn.Module, y: torch.Tensor, x_adv: torch.Tensor) -> torch.Tensor:
-    """Per image: does ``model`` still classify ``x_adv`` as ``y``?"""
-    return predict(model, x_adv) == y.to(x_adv.device)
-
-
-def attack_suite(eps: float, steps: int = 40, alpha: float | None = None, restarts: int = 10,
-                 cw_restarts: int = 0, apgd_steps: int = 100, apgd_restarts: int = 1,
-                 apgd_targets: int = 9) -> dict:
-    """The attacks of :func:`robust_eval`, by name, in the order they run: FGSM; PGD on the
-    cross-entropy, ``steps`` steps of ``alpha`` (default 2.5 eps / steps) with ``restarts`` random
-    restarts; PGD on the Carlini-Wagner margin when ``cw_restarts`` > 0; APGD-CE; and APGD-T (targeted
-    DLR, ``apgd_targets`` target classes) on the images APGD-CE did not fool (``"after"``), as
-    AutoAttack runs them. 0 steps or restarts leaves an attack out."""
-    alpha = 2.5 * eps / max(steps, 1) if alpha is None else alpha
-    suite = {"fgsm": {"attack": "fgsm"}}
-    if steps and restarts:
-        suite[f"pgd{steps}x{restarts}_ce"] = {"attack": "pgd", "steps": steps, "alpha": alpha, "restarts": restarts,
-                                              "loss": "ce"}
-    if steps and cw_restarts:
-        suite[f"pgd{steps}x{cw_restarts}_cw"] = {"attack": "pgd", "steps": steps, "alpha": alpha,
-                                                 "restarts": cw_restarts, "loss": "cw"}
-    if apgd_steps and apgd_restarts:
-        suite["apgd_ce"] = {"attack": "apgd", "steps": apgd_steps, "restarts": apgd_restarts, "loss": "ce"}
-        if apgd_targets:
-            suite["apgd_t"] = {"attack": "apgd", "steps": apgd_steps, "restarts": apgd_restarts, "loss": "dlr",
-                               "targeted": True, "n_target_classes": apgd_targets, "after": "apgd_ce"}
-    return suite
-
-
-def describe(attacks: dict) -> str:
-    """A short name of the evaluation, e.g. "FGSM, PGD-40 x 10 (CE), APGD-CE, APGD-T (9 targets)"."""
-    names = []
-    for a in attacks.values():
-        if a["attack"] == "fgsm":
-            names.append("FGSM")
-        elif a["attack"] == "pgd":
-            names.append(f"PGD-{a['steps']} x {a.get('restarts', 1)} ({a.get('loss', 'ce').upper()})")
-        elif a.get("targeted"):
-            names.append(f"APGD-T-{a['steps']} ({a['n_target_classes']} targets"
-                         + (f", {a['restarts']} restarts" if a.get("restarts", 1) > 1 else "") + ")")
-        else:
-            names.append(f"APGD-{a.get('loss', 'ce').upper()}-{a['steps']}"
-                         + (f" x {a['restarts']}" if a.get("restarts", 1) > 1 else ""))
-    return ", ".join(names)
-
-
-def run_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, a: dict, *, seed: int = 0,
-               progress: str | None = None) -> torch.Tensor:
-    """The adversarial examples of one attack of :func:`attack_suite` (its settings ``a``)."""
-    if a["attack"] == "fgsm":
-        return fgsm(model, x, y, eps, loss=a.get("loss", "ce"))
-    if a["attack"] == "pgd":
-        return pgd(model, x, y, eps, a["alpha"], a["steps"], True, a.get("restarts", 1), loss=a.get("loss", "ce"),
-                   seed=seed, progress=progress)
-    if a["attack"] == "apgd":
-        return apgd(model, x, y, eps, a["steps"], a.get("loss", "ce"), a.get("targeted", False),
-                    a.get("n_target_classes", 9), a.get("restarts", 1), seed=seed, progress=progress)
-    raise ValueError(f"unknown attack {a['attack']!r}: use fgsm, pgd or apgd")
-
-
-def robust_eval(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, attacks: dict | None = None,
-                *, seed: int = 0, progress: str | None = None) -> dict:
-    """Accuracy under each attack of ``attacks`` (default :func:`attack_suite`) and the per-image
-    worst case over all of them: an image counts as robust only if it is classified correctly clean
-    and under every attack. An attack with ``"after": name`` attacks only the images that survived
-    ``name``, and its numbers are those of the sequence (APGD-CE, then APGD-T on its survivors).
-
-    Returns ``{"eps", "n_images", "clean_acc", "robust_acc", "evaluation" (its name), "attacks":
-    {name: acc}, "per_attack": {name: {"acc", "ci95", "per_image_robust", "seconds", "settings"}},
-    "per_image_robust" (the worst case), "ci95": {"clean", "robust"}, "settings"}``; ``per_image_robust``
-    lists one boolean per image, in the order of ``x``; ``ci95`` are 95% Wilson intervals."""
-    check_xy(x, y)
-    eps = _check_eps(eps)
-    attacks = attack_suite(eps) if attacks is None else attacks
-    clean = correct_under(model, y, x)
-    robust = clean.clone()
-    n = len(x)
-    out = {"eps": eps, "n_images": n, "clean_acc": int(clean.sum()) / n, "evaluation": describe(attacks),
-           "attacks": {}, "per_attack": {}, "settings": attacks}
-    masks = {}
-    for i, (name, a) in enumerate(attacks.items()):
-        start = time.perf_counter()
-        correct = clean.clone()
-        if a.get("after"):
-            if a["after"] not in masks:
-                raise ValueError(f"attack {name!r} runs after {a['after']!r}, which must come before it")
-            correct = masks[a["after"]].clone()
-        idx = correct.nonzero().squeeze(1)
-        if len(idx):
-            x_adv = run_attack(model, x[idx], y[idx], eps, a, seed=seed + 7919 * i,
-                               progress=f"{progress}: {name}" if progress else None)
-            correct[idx] = correct_under(model, y[idx], x_adv)
-        masks[name] = correct
-        k = int(correct.sum())
-        out["attacks"][name] = k / n
-        out["per_attack"][name] = {"acc": k / n, "ci95": list(wilson(k, n)), "per_image_robust": correct.tolist(),
-                                   "seconds": round(time.perf_counter() - start, 2), "settings": a}
-        robust &= correct
-    out["robust_acc"] = int(robust.sum()) / n        # exact k / n, like each attack's accuracy
-    out["per_image_robust"] = robust.tolist()
-    out["ci95"] = {"clean": list(wilson(int(clean.sum()), n)), "robust": list(wilson(int(robust.sum()), n))}
-    return out

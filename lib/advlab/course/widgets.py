@@ -17,9 +17,9 @@ import os
 import matplotlib.pyplot as plt
 import numpy as np
 
-from . import pipeline
-from .evaluation import predict
-from .plots import COLORS, LABELS, THREAT_TITLES
+from advlab.course import pipeline
+from advlab.core.inference import predict
+from advlab.course.plots import COLORS, LABELS, THREAT_TITLES
 
 _NETS: dict = {}
 

@@ -10,14 +10,14 @@ in markdown, attributed on the same line.
 - :func:`show`: display Markdown (printed outside IPython);
 - :func:`check`: a sentence for a claim, and what this run says about it;
 - :func:`differences`: the table that ends each notebook: the seed's words, our number under each
-  threat model, and the verdict (the report's scorecard rules, ``advlab.scorecard.CLAIMS``).
+  threat model, and the verdict (the report's scorecard rules, ``advlab.course.scorecard.CLAIMS``).
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from .stats import wilson_acc
+from advlab.evaluation.stats import wilson_acc
 
 THREAT_NAMES = {"whitebox": "white-box", "transfer": "transfer"}
 
@@ -79,7 +79,7 @@ def compute_time(notebook: str, root: str | Path = ".") -> str:
 # --- where we differ from the seed --------------------------------------------------------------------
 
 def _extra_claims():
-    from .scorecard import Claim, Rule
+    from advlab.course.scorecard import Claim, Rule
     return [
         # Notebook 04: the seed's generalisation section.
         Claim("pgd_ranking_pgd", "PGD: PGD-trained best, baseline worst", "PGD-trained > FGSM-trained > baseline",
@@ -104,14 +104,14 @@ def _extra_claims():
 
 def claims() -> dict:
     """Every claim a notebook can compare against, by id: the report's scorecard and a few more."""
-    from .scorecard import CLAIMS
+    from advlab.course.scorecard import CLAIMS
     return {c.id: c for c in CLAIMS + _extra_claims()}
 
 
 def measure(results: dict, claim_id: str) -> dict:
     """``{threat: {"text", "verdict"}}`` of one claim on a notebook's ``results`` (the dict it records:
     ``models``, ``curves``, ``losses``, ``grids``, ``collapse``); threat ``all`` when it has none."""
-    from .scorecard import scorecard
+    from advlab.course.scorecard import scorecard
     return scorecard(results, [claims()[claim_id]])[0]["ours"]
 
 

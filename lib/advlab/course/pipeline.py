@@ -12,16 +12,16 @@ from pathlib import Path
 
 import torch
 
-from . import artifacts
-from .attacks import fgsm_signs, fgsm_sweep_predictions, pgd
-from .checkpoint import load_cached_model, load_checkpoint, save_model
-from .data import load_mnist, subset
-from .errors import AdvlabError
-from .evaluation import predict
-from .io import write_json
-from .models import ARCH, BaselineCNN
-from .profiles import Config
-from .training import fit
+from advlab.course import artifacts
+from advlab.core.attacks import fgsm_signs, fgsm_sweep_predictions, pgd
+from advlab.core.checkpoint import load_cached_model, load_checkpoint, save_model
+from advlab.core.data import load_mnist, subset
+from advlab.core.errors import AdvlabError
+from advlab.core.inference import predict
+from advlab.core.io import write_json
+from advlab.core.models import ARCH, BaselineCNN
+from advlab.course.profiles import Config
+from advlab.core.training import fit
 
 MODELS = ["baseline", "fgsm_retrained", "fgsm_untrained", "pgd_retrained", "pgd_untrained"]
 # notebook 05's models and their methods: fast FGSM training (the lesson in over-reporting), PGD
@@ -92,7 +92,7 @@ def chdir_root(start=None) -> Path:
     data/, artifacts/, figures/ and report/ resolve the same from notebooks/ (JupyterLab) and from
     the root (run_all.py). Returns the root."""
     here = Path(start or Path.cwd()).resolve()
-    package_root = Path(__file__).resolve().parents[2]   # lib/advlab/pipeline.py -> repository root
+    package_root = Path(__file__).resolve().parents[3]   # lib/advlab/course/pipeline.py -> repository root
     for folder in [here, *here.parents, package_root]:
         if (folder / "pyproject.toml").is_file() and (folder / "lib" / "advlab").is_dir():
             os.chdir(folder)
@@ -205,7 +205,7 @@ def otf_data(cfg: Config):
 
 
 def _train_otf(cfg: Config, name: str, device, checkpoint=None):
-    from .robust import train_on_the_fly
+    from advlab.core.adversarial_training import train_on_the_fly
     kind, width = _otf(name)
     p = _otf_params(cfg, name)
     (x, y), guard = otf_data(cfg)
@@ -235,7 +235,7 @@ def model_key(cfg: Config, name: str) -> str:
     from them (sets, curves, evaluations) is cached apart from what a local training gives."""
     key = trained_key(cfg, name)
     if cfg.pretrained:
-        from .pretrained import entry
+        from advlab.course.pretrained import entry
         key = artifacts.key(name, {"trained": key, "sha256": entry(cfg.profile, name, key)["sha256"]})
     return key
 
@@ -251,7 +251,7 @@ def get_model(cfg: Config, name: str) -> torch.nn.Module:
     (``artifacts/models/<key>.ckpt``, written after every epoch) at the next call, unless forced."""
     device = resolve_device(cfg.device)
     if cfg.pretrained:
-        from .pretrained import load
+        from advlab.course.pretrained import load
         return load(cfg.profile, name, key=trained_key(cfg, name), device=device)
     p = artifacts.path(f"models/{model_key(cfg, name)}", ".pt")
     forced = _forced(cfg, p)
@@ -301,7 +301,7 @@ def get_model(cfg: Config, name: str) -> torch.nn.Module:
 def model_info(cfg: Config, name: str) -> dict:
     """The metadata saved with a trained model (losses, training time); trains it if needed."""
     if cfg.pretrained:
-        from .pretrained import info
+        from advlab.course.pretrained import info
         return info(cfg.profile, name, key=trained_key(cfg, name))
     p = artifacts.path(f"models/{model_key(cfg, name)}", ".pt")
     if p.exists() and not _forced(cfg, p):
@@ -440,7 +440,7 @@ _PGD_MEMO: dict = {}  # PGD test examples computed in this process, by (model, n
 # --- the stronger evaluation (notebook 05, used by every notebook's final numbers) ---------------
 
 def robust_settings(cfg: Config) -> dict:
-    from .robust import attack_suite
+    from advlab.evaluation.robust import attack_suite
     return attack_suite(cfg.otf_eps, cfg.robust_steps, restarts=cfg.robust_restarts,
                         cw_restarts=cfg.robust_cw_restarts, apgd_steps=cfg.apgd_steps,
                         apgd_restarts=cfg.apgd_restarts, apgd_targets=cfg.apgd_targets)
@@ -449,8 +449,8 @@ def robust_settings(cfg: Config) -> dict:
 def robust_eval(cfg: Config, name: str) -> dict:
     """Model ``name``'s accuracy at ``otf_eps`` under FGSM, PGD (cross-entropy, restarts), APGD-CE and
     APGD-T on the first ``robust_n`` test images, and the per-image worst case over them
-    (``robust_acc``; :func:`advlab.robust.robust_eval`). Cached."""
-    from .robust import robust_eval as evaluate_robustly
+    (``robust_acc``; :func:`advlab.evaluation.robust.robust_eval`). Cached."""
+    from advlab.evaluation.robust import robust_eval as evaluate_robustly
     params = _robust_params(cfg, name)
 
     def build():
@@ -473,9 +473,9 @@ def cached_robust_eval(cfg: Config, name: str) -> dict | None:
 
 
 def model_sanity(cfg: Config, name: str) -> dict:
-    """``advlab.sanity.check_model`` for model ``name`` on the first ``sanity_n`` test images at
+    """``advlab.evaluation.sanity.check_model`` for model ``name`` on the first ``sanity_n`` test images at
     ``otf_eps``: ``{check: {"passed", "detail"}}``. Cached."""
-    from .sanity import check_model
+    from advlab.evaluation.sanity import check_model
     params = {"model": model_key(cfg, name), "eps": cfg.otf_eps, "n": cfg.sanity_n, "steps": cfg.sanity_steps,
               "undefended": name == "baseline", "seed": cfg.seed, "version": 2}
     apgd_robust = None
@@ -497,7 +497,7 @@ def evaluate_models(cfg: Config, names) -> dict:
     """``{name: {"clean_acc", "n_images", "seeds", "robust_eval", "sanity"}}`` for each model: what a
     notebook records as its final numbers (``clean_acc`` on all 10,000 test images, one training seed);
     the baseline also gets ``seed_spread`` when ``cfg.baseline_seeds`` is set."""
-    from .evaluation import evaluate
+    from advlab.core.inference import evaluate
     x, y = test_data(cfg)
     out = {}
     for name in names:
@@ -511,7 +511,7 @@ def evaluate_models(cfg: Config, names) -> dict:
 def baseline_seed_spread(cfg: Config) -> dict:
     """The baseline trained with each seed of ``cfg.baseline_seeds`` (each cached like the seed-``cfg.seed``
     one, which is reused): ``{"seeds", "clean_acc" (one per seed, all 10,000 test images), "n_images"}``."""
-    from .evaluation import evaluate
+    from advlab.core.inference import evaluate
     x, y = test_data(cfg)
     accs = [evaluate(get_model(cfg.replace(seed=int(s), force=False), "baseline"), x, y) for s in cfg.baseline_seeds]
     return {"seeds": [int(s) for s in cfg.baseline_seeds], "clean_acc": accs, "n_images": len(x)}

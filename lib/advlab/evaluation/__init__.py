@@ -1,0 +1,1 @@
+"""Evaluation: robust accuracy over a suite of attacks, sanity checks, statistics (imports only advlab.core)."""
