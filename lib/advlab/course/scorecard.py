@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from advlab.evaluation import sanity
+from advlab.evaluation.results import acc_at, find_curve, pct
 from advlab.course.plots import LABELS as MODEL_LABELS
 
 
@@ -123,23 +123,23 @@ CLAIMS = [Claim(*row) for row in CLAIM_TABLE]
 
 def _m_clean(results, threat, model):
     m = results.get("models", {}).get(model)
-    return None if m is None else (m["clean_acc"], sanity.pct(m["clean_acc"]))
+    return None if m is None else (m["clean_acc"], pct(m["clean_acc"]))
 
 
 def _m_curve_at(results, threat, model, attack, eps):
-    c = sanity.find_curve(results, model, attack, threat)
-    a = None if c is None else sanity.acc_at(c, eps)
-    return None if a is None else (a, sanity.pct(a))
+    c = find_curve(results, model, attack, threat)
+    a = None if c is None else acc_at(c, eps)
+    return None if a is None else (a, pct(a))
 
 
 def _m_curve_range(results, threat, model, attack, min_eps):
-    c = sanity.find_curve(results, model, attack, threat)
+    c = find_curve(results, model, attack, threat)
     if c is None:
         return None
     vals = [a for e, a in zip(c["eps"], c["acc"]) if e >= min_eps - 1e-9]
     if not vals:
         return None
-    return vals, f"{sanity.pct(min(vals))} to {sanity.pct(max(vals))} ({len(vals)} eps)"
+    return vals, f"{pct(min(vals))} to {pct(max(vals))} ({len(vals)} eps)"
 
 
 def _m_loss_ends(results, threat, model):
@@ -154,7 +154,7 @@ def _m_ranking(results, threat, attack, best, middle, worst, eps_range):
     lo, hi = eps_range
     means = {}
     for model in (best, middle, worst):
-        c = sanity.find_curve(results, model, attack, threat)
+        c = find_curve(results, model, attack, threat)
         if c is None:
             return None
         vals = [a for e, a in zip(c["eps"], c["acc"]) if lo - 1e-9 <= e <= hi + 1e-9]
@@ -163,7 +163,7 @@ def _m_ranking(results, threat, attack, best, middle, worst, eps_range):
         means[model] = sum(vals) / len(vals)
     is_best = means[best] >= max(means.values())
     is_worst = means[worst] <= min(means.values())
-    text = ", ".join(f"{MODEL_LABELS.get(m, m)} {sanity.pct(v)}" for m, v in sorted(means.items(), key=lambda t: -t[1]))
+    text = ", ".join(f"{MODEL_LABELS.get(m, m)} {pct(v)}" for m, v in sorted(means.items(), key=lambda t: -t[1]))
     return (is_best, is_worst), text
 
 
@@ -172,12 +172,12 @@ def _m_pair(results, threat, attack, better, worse, eps_range):
     lo, hi = eps_range
     means = {}
     for model in (better, worse):
-        c = sanity.find_curve(results, model, attack, threat)
+        c = find_curve(results, model, attack, threat)
         vals = [] if c is None else [a for e, a in zip(c["eps"], c["acc"]) if lo - 1e-9 <= e <= hi + 1e-9]
         if not vals:
             return None
         means[model] = sum(vals) / len(vals)
-    text = f"{_label(better)} {sanity.pct(means[better])}, {_label(worse)} {sanity.pct(means[worse])}"
+    text = f"{_label(better)} {pct(means[better])}, {_label(worse)} {pct(means[worse])}"
     return (means[better] > means[worse],), text
 
 
@@ -196,15 +196,15 @@ def meeting_eps(eps, above, below) -> float | None:
 
 
 def _m_meeting(results, threat, attack, above, below):
-    ca, cb = sanity.find_curve(results, above, attack, threat), sanity.find_curve(results, below, attack, threat)
+    ca, cb = find_curve(results, above, attack, threat), find_curve(results, below, attack, threat)
     if ca is None or cb is None:
         return None
-    common = [e for e in ca["eps"] if sanity.acc_at(cb, e) is not None]
+    common = [e for e in ca["eps"] if acc_at(cb, e) is not None]
     if len(common) < 2:
         return None
-    e = meeting_eps(common, [sanity.acc_at(ca, x) for x in common], [sanity.acc_at(cb, x) for x in common])
+    e = meeting_eps(common, [acc_at(ca, x) for x in common], [acc_at(cb, x) for x in common])
     if e is None:
-        first = next((x for x in common if sanity.acc_at(ca, x) > sanity.acc_at(cb, x)), None)
+        first = next((x for x in common if acc_at(ca, x) > acc_at(cb, x)), None)
         if first is None:
             return float("nan"), f"{_label(above)} is never above {_label(below)} (eps {common[0]:g}-{common[-1]:g})"
         since = f"from eps {first:g} on" if first != common[0] else f"over eps {common[0]:g}-{common[-1]:g}"
@@ -240,7 +240,7 @@ def _m_collapse(results, threat, min_eps):
     if not rows:
         return None
     share, e, cls = max(rows)
-    return share, f"{sanity.pct(share)} predicted as '{cls}' at eps {e:g}"
+    return share, f"{pct(share)} predicted as '{cls}' at eps {e:g}"
 
 
 MEASURES = {"clean": _m_clean, "curve_at": _m_curve_at, "curve_range": _m_curve_range, "loss_ends": _m_loss_ends,

@@ -17,14 +17,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from advlab.evaluation.results import pct
 from advlab.evaluation.stats import wilson_acc
 
 THREAT_NAMES = {"whitebox": "white-box", "transfer": "transfer"}
-
-
-def pct(a: float, digits: int = 1) -> str:
-    """``0.9832 -> '98.3%'``."""
-    return f"{100 * a:.{digits}f}%"
 
 
 def interval(acc: float, n: int) -> tuple[float, float]:

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+from advlab.evaluation.results import acc_at, find_curve, pct
+
 PGD_VS_FGSM_TOL = 0.02
 MONOTONE_TOL = 0.02
 PGD_ZERO_MAX = 0.02
@@ -46,26 +48,6 @@ DESCRIPTIONS = {
     "more_steps_restarts_not_weaker": "PGD with twice the steps is not weaker (+1 point tolerance); 3 independent restarts (other seeds) are not weaker than 1 (+1 point).",
     "evaluation_converged": "The white-box PGD curve at the robust evaluation's eps is at most 3 points above APGD-CE then APGD-T on the same images.",
 }
-
-
-def pct(a: float) -> str:
-    return f"{100 * a:.1f}%"
-
-
-def find_curve(results: dict, model: str, attack: str, threat: str = "whitebox") -> dict | None:
-    """The curve of ``model`` under ``attack`` and ``threat`` in merged results, or None."""
-    for c in results.get("curves", []):
-        if c.get("model") == model and c.get("attack") == attack and c.get("threat") == threat:
-            return c
-    return None
-
-
-def acc_at(curve: dict, eps: float, tol: float = 1e-6) -> float | None:
-    """The curve's accuracy at ``eps`` (None when it was not measured there)."""
-    for e, a in zip(curve.get("eps", []), curve.get("acc", [])):
-        if abs(float(e) - eps) <= tol:
-            return float(a)
-    return None
 
 
 def _models(results: dict) -> list[str]:

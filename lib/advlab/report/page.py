@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from advlab.evaluation import sanity
+from advlab.evaluation.results import acc_at, find_curve, pct
 from advlab.course.pipeline import MODELS, NOTEBOOKS
 from advlab.course.plots import LABELS as MODEL_LABELS
 from advlab.course.profiles import EXPECTED_CPU_TIME
@@ -67,7 +68,7 @@ def render_html(results: dict, pages: dict | None = None, root: str | Path = "."
 
 def _leaderboard_rows(entries: list[dict]) -> list[dict]:
     """The challenge's entries (advlab.course.challenge), strongest attack (lowest accuracy) first."""
-    return [{"rank": i, "name": e.get("name"), "accuracy": sanity.pct(e.get("accuracy", float("nan"))),
+    return [{"rank": i, "name": e.get("name"), "accuracy": pct(e.get("accuracy", float("nan"))),
              "model": _label(e.get("model", "")), "date": e.get("date")} for i, e in enumerate(entries, 1)]
 
 
@@ -95,7 +96,7 @@ def run_settings(cfg: dict) -> dict | None:
 
 def summary_sentences(results: dict) -> list[str]:
     """A few sentences about the run, generated from its numbers."""
-    pct, find, at = sanity.pct, sanity.find_curve, sanity.acc_at
+    find, at = find_curve, acc_at
     out = []
     models = results.get("models", {})
     if "baseline" in models:
@@ -161,8 +162,8 @@ def robust_section(results: dict) -> dict | None:
             "evaluation": first.get("evaluation") or ", ".join(names),
             "rows": [_robust_row(m, models[m], names, otf, results.get("train_seconds", {})) for m in evaluated],
             "stopped": [f"{_label(m)}: {h['stopped']}" for m, h in otf.items() if h.get("stopped")],
-            "capacity": [f"width x{c['width']} ({c['params']:,} parameters): clean {sanity.pct(c['clean_acc'])}, "
-                         f"robust {sanity.pct(c['robust_acc'])}" for c in results.get("capacity") or []],
+            "capacity": [f"width x{c['width']} ({c['params']:,} parameters): clean {pct(c['clean_acc'])}, "
+                         f"robust {pct(c['robust_acc'])}" for c in results.get("capacity") or []],
             "checks": checks,
             "sanity": [{"label": _label(m), "cells": [models[m].get("sanity", {}).get(c) for c in checks],
                         "checks": list(models[m].get("sanity", {}).items())} for m in evaluated]}
@@ -173,8 +174,8 @@ def fmt_acc(acc: float, n: int | None) -> str:
     try:
         lo, hi = wilson_acc(acc, n)
     except (TypeError, ValueError):
-        return sanity.pct(acc)
-    return f"{sanity.pct(acc)} ({100 * lo:.1f}-{100 * hi:.1f})"
+        return pct(acc)
+    return f"{pct(acc)} ({100 * lo:.1f}-{100 * hi:.1f})"
 
 
 def _robust_row(m: str, entry: dict, names: list, otf: dict, secs: dict) -> dict:
@@ -198,7 +199,7 @@ def seed_spread(models: dict) -> str | None:
         return None
     accs = spread["clean_acc"]
     return (f"Baseline over {len(accs)} training seeds: "
-            + ", ".join(f"seed {s} {sanity.pct(a)}" for s, a in zip(spread["seeds"], accs))
+            + ", ".join(f"seed {s} {pct(a)}" for s, a in zip(spread["seeds"], accs))
             + f" (spread {100 * (max(accs) - min(accs)):.2f} points).")
 
 
@@ -208,7 +209,7 @@ def _clean_rows(models: dict) -> list[dict]:
         acc, seed = models.get(name, {}).get("clean_acc"), SEED_CLEAN.get(name)
         rows.append({"label": _label(name),
                      "acc": fmt_acc(acc, models[name].get("n_images", 10000)) if acc is not None else "not measured",
-                     "seed": sanity.pct(seed) if seed is not None else "-"})
+                     "seed": pct(seed) if seed is not None else "-"})
     return rows
 
 
