@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
 
 from advlab.evaluation import robust  # noqa: E402
-from advlab.course import pipeline
+from advlab.course import pipeline, robustness
 from advlab.core.inference import predict  # noqa: E402
 from advlab.core.io import write_json  # noqa: E402
 from advlab.course.profiles import config  # noqa: E402
@@ -71,7 +71,7 @@ def main(argv=None):
     eps = cfg.otf_eps
 
     start = time.perf_counter()
-    ours = robust.robust_eval(model, x, y, eps, pipeline.robust_settings(cfg), seed=cfg.seed)
+    ours = robust.robust_eval(model, x, y, eps, robustness.robust_settings(cfg), seed=cfg.seed)
     t_ours = time.perf_counter() - start
 
     ours_mask = torch.tensor(ours["per_image_robust"])

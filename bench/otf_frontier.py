@@ -88,8 +88,8 @@ def rate(mask: torch.Tensor) -> dict:
 def train(name: str, cfg) -> tuple[torch.nn.Module, dict]:
     s = dict(RUNS[name])
     method, epochs, width, init = s.pop("method"), s.pop("epochs"), s.pop("width", 1), s.pop("init", None)
-    (x, y), guard = pipeline.otf_data(cfg)
-    torch.manual_seed(cfg.seed + 2)                       # as pipeline._train_otf
+    (x, y), guard = pipeline.on_the_fly_data(cfg)
+    torch.manual_seed(cfg.seed + 2)                       # as pipeline._train_on_the_fly
     model = BaselineCNN(width=width)
     if init == "baseline":                                # the quick profile's baseline (trained, or from the cache)
         model.load_state_dict(pipeline.get_model(cfg, "baseline").state_dict())

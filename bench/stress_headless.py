@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT / "lib"))
 os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT / "lib")] + [p for p in [os.environ.get("PYTHONPATH")] if p])
 
 from advlab.runtime import cli as runner  # noqa: E402
+from advlab.runtime import notebooks  # noqa: E402
 
 CONFIGS = {  # name: (ADVLAB_HEADLESS, rearm)
     "before": ("0", False),
@@ -90,7 +91,7 @@ def run_once(sources, plan, kernel, config, args, out_dir) -> dict:
     start = time.perf_counter()
     with environ(ADVLAB_HEADLESS=headless):
         for src in sources:
-            params = runner.notebook_parameters(src, plan) if plan else {}
+            params = notebooks.notebook_parameters(src, plan) if plan else {}
             try:
                 pm.execute_notebook(str(src), str(out_dir / src.name), parameters=params, kernel_name=kernel,
                                     language="python", cwd=str(ROOT), progress_bar=False,
@@ -130,7 +131,7 @@ def main(argv=None) -> int:
                                      + (["--set", *args.sets] if args.sets else []))
             sources = [ROOT / runner.NOTEBOOK_DIR / f"{stem}.ipynb" for stem in plan.notebooks]
         rows = []
-        with runner.this_python_kernel() as kernel:
+        with notebooks.this_python_kernel() as kernel:
             for config in args.config:
                 results = []
                 for i in range(1, args.runs + 1):

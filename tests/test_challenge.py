@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from advlab.course import artifacts, challenge, pipeline
+from advlab.course import artifacts, challenge, pipeline, robustness
 from advlab.core.errors import AdvlabError
 from advlab.core.inference import evaluate
 from advlab.course.profiles import config
@@ -164,7 +164,7 @@ def test_default_model_is_the_most_robust_cached_on_the_fly_model(tmp_path, monk
     assert challenge.default_model(cfg) == names[-1]   # no robust evaluation cached: the last listed
     weakest_last = {n: 0.9 - 0.1 * i for i, n in enumerate(names)}
     for n, acc in weakest_last.items():   # cached robust evaluations decide
-        params = pipeline._robust_params(cfg, n)
+        params = robustness._robust_params(cfg, n)
         artifacts.cached_json(f"robust/{artifacts.key('robust', params)}", params, lambda: {"robust_acc": weakest_last[n]})
     assert challenge.default_model(cfg) == names[0]
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from advlab.course import artifacts, pipeline
+from advlab.course import artifacts, frames, pipeline
 from advlab.report import explorer
 from advlab.core.attacks import fgsm
 from advlab.core.inference import predict
@@ -23,7 +23,7 @@ def test_wilson_matches_scipy(p, n):
     stats = pytest.importorskip("scipy.stats")
     k = round(p * n)
     ref = stats.binomtest(k, n).proportion_ci(0.95, method="wilson")
-    lo, hi = explorer.wilson(k / n, n)
+    lo, hi = frames.wilson(k / n, n)
     assert lo == pytest.approx(ref.low, abs=1e-9) and hi == pytest.approx(ref.high, abs=1e-9)
 
 
@@ -37,7 +37,7 @@ def test_without_cached_models_the_explorers_keep_curves_and_readouts(tmp_path, 
     results = {"config": config("smoke").as_dict(),
                "curves": [_curve("baseline", "fgsm", "whitebox", [0.98, 0.6, 0.2]),
                           _curve("pgd_retrained", "pgd", "transfer", [0.97, 0.9, 0.8], n=100)]}
-    data = explorer.build(results, ROOT)
+    data = frames.build(results, ROOT)
     assert data["images"] == {} and set(data["missing"]) == {"baseline", "pgd_retrained"}
     v = data["views"]["pgd_retrained|pgd|transfer"]
     assert "images" not in v and v["lo"][1] < 0.9 < v["hi"][1]
@@ -49,7 +49,7 @@ def test_without_cached_models_the_explorers_keep_curves_and_readouts(tmp_path, 
     assert not re.search(r"(src|href)=[\"']?(https?:)?//", html), "the section must not load anything"
     for e in ids:
         assert f"<label for=\"{e}-eps\">Epsilon</label>" in html and f'id="{e}-eps"' in html
-    assert explorer.build({"curves": []}, ROOT) is None and explorer.render(None, {}, {}) == ""
+    assert frames.build({"curves": []}, ROOT) is None and explorer.render(None, {}, {}) == ""
 
 
 def test_images_and_predictions_are_the_attacked_grid_images(tmp_path, monkeypatch):
@@ -59,13 +59,13 @@ def test_images_and_predictions_are_the_attacked_grid_images(tmp_path, monkeypat
     monkeypatch.setattr(pipeline, "DATA_ROOT", ROOT / "data")
     cfg = config("smoke", n_train=400, epochs=1, guard_n=50, device="cpu")
     curve = pipeline.curve(cfg, "baseline", "fgsm", "whitebox", epsilons=[0.0, 0.2, 0.4])
-    data = explorer.build({"config": cfg.as_dict(), "curves": [curve]}, ROOT, n=3)
+    data = frames.build({"config": cfg.as_dict(), "curves": [curve]}, ROOT, n=3)
     assert data["labels"] == [cfg.grid_digit] * 3 and data["missing"] == []
     view = data["views"]["baseline|fgsm|whitebox"]
     images = data["images"][view["images"]]
     assert len(images) == 3 and all(len(row) == 3 for row in images)
     model = pipeline.get_model(cfg, "baseline")
-    x, y = explorer.shown_images(cfg, 3)
+    x, y = frames.shown_images(cfg, 3)
     from PIL import Image
     for i, eps in enumerate(curve["eps"]):
         x_adv = fgsm(model, x, y, eps)

@@ -15,7 +15,7 @@ import comm  # noqa: E402
 from ipywidgets.widgets import widget as ipywidget  # noqa: E402
 
 from advlab.course import widgets  # noqa: E402
-from advlab.runtime import engine, cli as runner
+from advlab.runtime import engine, notebooks
 
 
 def _view(cfg, model, attack, eps, threat, n):
@@ -61,8 +61,8 @@ def test_run_all_kernels_are_headless(tmp_path):
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     src, out = tmp_path / "07_explore.ipynb", tmp_path / "out" / "07_explore.ipynb"
     nbformat.write(nb, src)
-    with runner.this_python_kernel() as kernel:
-        runner.run_notebook(src, out, {}, kernel, tmp_path)
+    with notebooks.this_python_kernel() as kernel:
+        notebooks.run_notebook(src, out, {}, kernel, tmp_path)
     cells = nbformat.read(out, as_version=4).cells
     assert [o["text"] for o in cells[0].outputs] == ["1\n"]
     assert [o["text"].strip() for o in cells[1].outputs] == [widgets.STATIC_NOTE]
@@ -89,9 +89,9 @@ def test_runner_reruns_a_stalled_notebook_once_then_fails_in_seconds(tmp_path, m
     nbformat.write(nb, src)
     monkeypatch.setenv("ADVLAB_STALL_SECONDS", "1")
     monkeypatch.setenv("ADVLAB_CELL_TIMEOUT", "300")
-    with runner.this_python_kernel() as kernel:
-        with pytest.raises(runner.NotebookFailed, match="07_lost: the kernel stalled twice .*reply has not arrived"):
-            runner.run_notebook(src, out, {}, kernel, tmp_path)
+    with notebooks.this_python_kernel() as kernel:
+        with pytest.raises(notebooks.NotebookFailed, match="07_lost: the kernel stalled twice .*reply has not arrived"):
+            notebooks.run_notebook(src, out, {}, kernel, tmp_path)
     printed = capsys.readouterr().out
     wakes = [ln for ln in printed.splitlines() if ln.endswith("waking the kernel channel")]
     assert len(wakes) == 2 and all(ln.startswith("07_lost cell [1]: the kernel finished the cell") for ln in wakes)

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from advlab.course import artifacts, pipeline
+from advlab.course import artifacts, pipeline, robustness
 from advlab.core.errors import AdvlabError
 from advlab.course.profiles import config
 
@@ -18,9 +18,9 @@ def test_force_rebuilds_once_per_run(tmp_path, monkeypatch):
     os.utime(old, (time.time() - 100, time.time() - 100))
     monkeypatch.setenv("ADVLAB_FORCE_SINCE", repr(time.time() - 10))
     new.write_bytes(b"x")
-    assert pipeline._forced(cfg, old) is True
-    assert pipeline._forced(cfg, new) is False
-    assert pipeline._forced(cfg.replace(force=False), old) is False
+    assert pipeline._force_rebuild(cfg, old) is True
+    assert pipeline._force_rebuild(cfg, new) is False
+    assert pipeline._force_rebuild(cfg.replace(force=False), old) is False
 
 
 def test_force_without_run_all_rebuilds_once_per_process(tmp_path, monkeypatch):
@@ -28,9 +28,9 @@ def test_force_without_run_all_rebuilds_once_per_process(tmp_path, monkeypatch):
     cfg = config("smoke", force=True)
     p = tmp_path / "m.pt"
     p.write_bytes(b"x")
-    assert pipeline._forced(cfg, p) is True
+    assert pipeline._force_rebuild(cfg, p) is True
     pipeline._REBUILT.add(str(p))
-    assert pipeline._forced(cfg, p) is False
+    assert pipeline._force_rebuild(cfg, p) is False
 
 
 def test_cache_keys_follow_parameters():
@@ -55,31 +55,31 @@ def test_unknown_names_are_clear_errors():
 
 def test_on_the_fly_model_names_and_keys():
     cfg = config("quick")
-    assert pipeline._otf("fast_adv") == ("fast_adv", 1) and pipeline._otf("madry_adv_w4") == ("madry_adv", 4)
+    assert pipeline.on_the_fly_spec("fast_adv") == ("fast_adv", 1) and pipeline.on_the_fly_spec("madry_adv_w4") == ("madry_adv", 4)
     for bad in ("fast_adv_w0", "fast_adv_wx", "slow_adv", "baseline"):
-        assert pipeline._otf(bad) is None, bad
-    assert pipeline._otf("fast_pgd_adv_w2") == ("fast_pgd_adv", 2)
+        assert pipeline.on_the_fly_spec(bad) is None, bad
+    assert pipeline.on_the_fly_spec("fast_pgd_adv_w2") == ("fast_pgd_adv", 2)
     names = ("fast_adv", "fast_adv_w2", "fast_pgd_adv", "fast_pgd_adv_w2", "madry_adv", "madry_adv_w2")
     assert len({pipeline.model_key(cfg, n) for n in names}) == len(names)
     assert pipeline.model_key(cfg, "fast_adv") != pipeline.model_key(cfg.replace(fast_epochs=3), "fast_adv")
     assert pipeline.model_key(cfg, "fast_adv") == pipeline.model_key(cfg.replace(madry_epochs=3), "fast_adv")
     assert pipeline.model_key(cfg, "fast_pgd_adv") != pipeline.model_key(cfg.replace(fast_pgd_steps=2), "fast_pgd_adv")
     assert pipeline.model_key(cfg, "fast_pgd_adv") == pipeline.model_key(cfg.replace(fast_epochs=3), "fast_pgd_adv")
-    assert pipeline.otf_models(cfg) == ["fast_adv", "fast_pgd_adv"]
-    assert pipeline.otf_models(cfg.replace(fast_pgd_epochs=0)) == ["fast_adv"]
-    assert pipeline.otf_models(config("paper")) == ["fast_adv", "fast_pgd_adv", "madry_adv"]
+    assert pipeline.on_the_fly_models(cfg) == ["fast_adv", "fast_pgd_adv"]
+    assert pipeline.on_the_fly_models(cfg.replace(fast_pgd_epochs=0)) == ["fast_adv"]
+    assert pipeline.on_the_fly_models(config("paper")) == ["fast_adv", "fast_pgd_adv", "madry_adv"]
     with pytest.raises(AdvlabError, match="fast_adv"):
         pipeline.model_key(cfg, "resnet")
 
 
 def test_on_the_fly_guard_images_are_held_out():
     cfg = config("smoke")
-    (x, y), (xg, yg) = pipeline.otf_data(cfg)
+    (x, y), (xg, yg) = pipeline.on_the_fly_data(cfg)
     assert len(xg) == cfg.guard_n and len(x) == cfg.n_train - cfg.guard_n
     flat = {tuple(img.flatten()[::7].tolist()) for img in x}
     assert not any(tuple(img.flatten()[::7].tolist()) in flat for img in xg), "a guard image is also trained on"
     with pytest.raises(AdvlabError, match="guard_n"):
-        pipeline.otf_data(cfg.replace(guard_n=0))
+        pipeline.on_the_fly_data(cfg.replace(guard_n=0))
 
 
 def test_madry_model_trains_caches_and_evaluates(tmp_path, monkeypatch):
@@ -91,7 +91,7 @@ def test_madry_model_trains_caches_and_evaluates(tmp_path, monkeypatch):
     monkeypatch.setattr(pipeline, "DATA_ROOT", Path(__file__).resolve().parents[1] / "data")
     cfg = config("smoke", n_train=1200, madry_epochs=1, madry_steps=2, guard_n=100, robust_n=50, sanity_n=50,
                  device="cpu")
-    assert pipeline.otf_models(cfg) == ["fast_adv", "fast_pgd_adv", "madry_adv"]
+    assert pipeline.on_the_fly_models(cfg) == ["fast_adv", "fast_pgd_adv", "madry_adv"]
     model = pipeline.get_model(cfg, "madry_adv")
     info = pipeline.model_info(cfg, "madry_adv")
     assert info["history"]["method"] == "pgd" and len(info["history"]["epochs"]) == 1
@@ -99,7 +99,7 @@ def test_madry_model_trains_caches_and_evaluates(tmp_path, monkeypatch):
     again = pipeline.get_model(cfg, "madry_adv")
     for k, v in model.state_dict().items():
         assert torch.equal(v, again.state_dict()[k])
-    evaluated = pipeline.evaluate_models(cfg, ["madry_adv"])["madry_adv"]
+    evaluated = robustness.evaluate_models(cfg, ["madry_adv"])["madry_adv"]
     r = evaluated["robust_eval"]
     assert r["n_images"] == 50 and r["robust_acc"] <= min(r["attacks"].values())
     assert set(evaluated["sanity"]) == set(__import__("advlab").sanity.MODEL_CHECKS)

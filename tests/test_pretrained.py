@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from advlab.course import artifacts, pipeline, pretrained
-from advlab.evaluation import robust
+from advlab.core import adversarial_training
+from advlab.course import artifacts, pipeline, pretrained, pretrained_cli
 from advlab.runtime import cli as runner
 from advlab.core import training
 from advlab.core.checkpoint import save_model
@@ -36,9 +36,9 @@ def here(tmp_path, monkeypatch):
 def test_shipped_smoke_models_verify_and_match_the_smoke_profile(here):
     """Every model of the smoke profile is shipped, for the profile's current parameters (if this fails after a
     change to the smoke profile or the model: `python run_all.py --profile smoke` then
-    `python -m advlab.course.pretrained export --profile smoke`), and gives the manifest's clean accuracy."""
+    `python -m advlab.course.pretrained_cli export --profile smoke`), and gives the manifest's clean accuracy."""
     cfg = config("smoke", device="cpu")
-    names = pretrained.check(cfg)
+    names = pretrained_cli.check(cfg)
     manifest = pretrained.manifest("smoke")
     assert set(manifest["models"]) == set(names) == set(pipeline.MODELS + ["fast_adv", "fast_pgd_adv", "fast_pgd_adv_w2"])
     x, y = pipeline.test_data(cfg)
@@ -79,10 +79,10 @@ def test_pretrained_pipeline_trains_nothing(here, monkeypatch):
     them is cached under keys of their own."""
     def no_training(*args, **kwargs):
         raise AssertionError("a model was trained")
-    for module, name in ((pipeline, "fit"), (training, "fit"), (robust, "fit"), (robust, "train_on_the_fly")):
+    for module, name in ((pipeline, "fit"), (training, "fit"), (adversarial_training, "fit"), (pipeline, "train_on_the_fly")):
         monkeypatch.setattr(module, name, no_training)
     cfg = config("smoke", device="cpu", pretrained=True)
-    for name in pretrained.profile_models(cfg):
+    for name in pretrained_cli.profile_models(cfg):
         model = pipeline.get_model(cfg, name)
         shipped = pretrained.load("smoke", name)
         assert all(torch.equal(v, shipped.state_dict()[k]) for k, v in model.state_dict().items())
@@ -110,12 +110,12 @@ def test_run_all_pretrained_checks_the_weights_first(here, monkeypatch, capsys):
 def test_export_copies_verifies_and_measures(here):
     cfg = config("smoke", device="cpu")
     with pytest.raises(AdvlabError, match="not trained yet.*run_all.py --profile smoke"):
-        pretrained.export("smoke", ["baseline"], root=here / "out")
+        pretrained_cli.export("smoke", ["baseline"], root=here / "out")
     torch.manual_seed(0)
     model = BaselineCNN()
     save_model(model.eval(), artifacts.path(f"models/{pipeline.model_key(cfg, 'baseline')}", ".pt"),
                {"name": "baseline", "losses": [1.0], "device": "cpu", "train_seconds": 1.0})
-    path = pretrained.export("smoke", ["baseline"], root=here / "out")
+    path = pretrained_cli.export("smoke", ["baseline"], root=here / "out")
     manifest = json.loads(path.read_text())
     e = manifest["models"]["baseline"]
     assert e["sha256"] == pretrained.sha256(here / "out" / "smoke" / "baseline.pt")

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from advlab.runtime import cli as runner
+from advlab.runtime import notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -64,7 +65,7 @@ def test_parameters_injected(tmp_path):
     path = tmp_path / "nb.ipynb"
     nbformat.write(nb, path)
     plan = runner.parse_args(["--profile", "smoke", "--set", "epochs=7"])
-    params = runner.notebook_parameters(path, plan)
+    params = notebooks.notebook_parameters(path, plan)
     assert params == {"profile": "smoke", "device": "auto", "force": False, "overrides": {"epochs": 7},
                       "epochs": 7, "n_test": 300}
 
@@ -79,9 +80,9 @@ def test_kernel_runs_this_python_and_failure_is_reported(tmp_path):
     nb.metadata["kernelspec"] = {"name": "some-other-kernel", "display_name": "X", "language": "python"}
     src, out = tmp_path / "07_demo.ipynb", tmp_path / "out" / "07_demo.ipynb"
     nbformat.write(nb, src)
-    with runner.this_python_kernel() as kernel:
-        with pytest.raises(runner.NotebookFailed) as info:
-            runner.run_notebook(src, out, {}, kernel, tmp_path)
+    with notebooks.this_python_kernel() as kernel:
+        with pytest.raises(notebooks.NotebookFailed) as info:
+            notebooks.run_notebook(src, out, {}, kernel, tmp_path)
     msg = str(info.value)
     assert "07_demo failed in cell [2] (raise ValueError('boom')): ValueError: boom" in msg
     done = json.loads(out.read_text())
@@ -129,9 +130,9 @@ def test_a_hung_cell_times_out_and_the_notebook_is_rerun_once(tmp_path, monkeypa
     src, out = tmp_path / "08_slow.ipynb", tmp_path / "out" / "08_slow.ipynb"
     nbformat.write(nb, src)
     monkeypatch.setenv("ADVLAB_CELL_TIMEOUT", "2")
-    with runner.this_python_kernel() as kernel:
-        with pytest.raises(runner.NotebookFailed, match="longer than 2 s twice.*ADVLAB_CELL_TIMEOUT=0"):
-            runner.run_notebook(src, out, {"profile": "smoke"}, kernel, tmp_path)
+    with notebooks.this_python_kernel() as kernel:
+        with pytest.raises(notebooks.NotebookFailed, match="longer than 2 s twice.*ADVLAB_CELL_TIMEOUT=0"):
+            notebooks.run_notebook(src, out, {"profile": "smoke"}, kernel, tmp_path)
     assert "running the notebook again" in capsys.readouterr().out
     monkeypatch.delenv("ADVLAB_CELL_TIMEOUT")
-    assert runner.cell_timeout("paper") is None and runner.cell_timeout("quick") == 3600
+    assert notebooks.cell_timeout("paper") is None and notebooks.cell_timeout("quick") == 3600

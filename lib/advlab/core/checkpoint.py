@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from advlab.core.errors import AdvlabError
-from advlab.core.io import atomic_path
+from advlab.core.io import atomic_path, quarantine
 from advlab.core.models import BaselineCNN
 
 FORMAT = "advlab-checkpoint-1"
@@ -73,7 +73,6 @@ def load_cached_model(path: str | os.PathLike, model: nn.Module, device=None) ->
     """``load_model`` for a cache entry: a checkpoint that cannot be read into ``model`` (truncated,
     garbage, another architecture) is moved aside (``<path>.corrupt``) with a warning; returns None then,
     and the caller rebuilds it."""
-    from advlab.course.artifacts import quarantine
     try:
         return load_model(path, model, device)
     except AdvlabError as exc:

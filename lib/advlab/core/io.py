@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -40,3 +41,12 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> None:
 def write_json(path: str | os.PathLike, obj) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def quarantine(p: Path, why: str) -> Path:
+    """Move the unreadable cache entry ``p`` aside to ``<p>.corrupt`` (replacing an older one) and say so."""
+    bad = p.with_name(p.name + ".corrupt")
+    os.replace(p, bad)
+    print(f"advlab: warning: cached {p} is unreadable ({why}); moved it to {bad.name} and rebuilding it",
+          file=sys.stderr, flush=True)
+    return bad

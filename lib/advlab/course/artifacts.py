@@ -7,14 +7,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Callable
 
 import torch
 
 from advlab.core.errors import AdvlabError
-from advlab.core.io import atomic_path, write_json
+from advlab.core.io import atomic_path, quarantine, write_json
 
 ROOT = Path(os.environ.get("ADVLAB_ARTIFACTS", "artifacts"))
 
@@ -27,15 +26,6 @@ def key(kind: str, params: dict) -> str:
 
 def path(name: str, suffix: str, root: Path | None = None) -> Path:
     return Path(root or ROOT) / f"{name}{suffix}"
-
-
-def quarantine(p: Path, why: str) -> Path:
-    """Move the unreadable cache entry ``p`` aside to ``<p>.corrupt`` (replacing an older one) and say so."""
-    bad = p.with_name(p.name + ".corrupt")
-    os.replace(p, bad)
-    print(f"advlab: warning: cached {p} is unreadable ({why}); moved it to {bad.name} and rebuilding it",
-          file=sys.stderr, flush=True)
-    return bad
 
 
 def cached_tensors(name: str, params: dict, build: Callable[[], dict], force: bool = False,

@@ -24,8 +24,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from advlab.core.data import load_mnist
 from advlab.core.errors import AdvlabError
+from advlab.core.inference import evaluate
 from advlab.core.io import write_json
+from advlab.course import artifacts, pipeline, robustness
+from advlab.course.profiles import config
 
 EPS = 0.3
 N_TEST = 10000
@@ -96,8 +100,6 @@ def check_submission(x_adv: np.ndarray, x: np.ndarray, eps: float = EPS, name: s
 
 def test_images() -> tuple[np.ndarray, torch.Tensor]:
     """The MNIST test images in their standard order (float32 [N, 1, 28, 28] in [0, 1]) and labels."""
-    from advlab.course import pipeline
-    from advlab.core.data import load_mnist
 
     x, y = load_mnist(pipeline.DATA_ROOT, train=False)
     return x.numpy(), y
@@ -107,7 +109,6 @@ def default_model(cfg) -> str:
     """The most robust on-the-fly model (``pipeline.ON_THE_FLY``) already trained for ``cfg``'s profile:
     the highest worst-case accuracy among those with a cached robust evaluation, else the last one
     listed that is trained."""
-    from advlab.course import artifacts, pipeline
 
     trained = [n for n in pipeline.ON_THE_FLY
                if artifacts.path(f"models/{pipeline.model_key(cfg, n)}", ".pt").exists()]
@@ -117,7 +118,7 @@ def default_model(cfg) -> str:
                           f"or pass --model NAME")
     robust = {}
     for n in trained:
-        value = pipeline.cached_robust_eval(cfg, n)
+        value = robustness.cached_robust_eval(cfg, n)
         if value is not None:
             robust[n] = value["robust_acc"]
     return max(robust, key=robust.get) if robust else trained[-1]
@@ -125,7 +126,6 @@ def default_model(cfg) -> str:
 
 def score(x_adv: np.ndarray, model: torch.nn.Module, y: torch.Tensor) -> float:
     """Accuracy of ``model`` on the submitted images (clipped exactly into the box first)."""
-    from advlab.core.inference import evaluate
 
     return evaluate(model, torch.from_numpy(np.clip(x_adv, 0, 1)), y)
 
@@ -160,8 +160,6 @@ def submit(path: str | Path, *, name: str | None = None, profile: str = "quick",
 
     ``model`` (with ``model_name`` as its label) and ``images = (x, y)`` replace the course's model and
     the MNIST test set (for tests)."""
-    from advlab.course import pipeline
-    from advlab.course.profiles import config
 
     x_adv = load_submission(path)
     x, y = images if images is not None else test_images()

@@ -34,6 +34,9 @@ import time
 from pathlib import Path
 
 from advlab.core.errors import AdvlabError
+from advlab.core.io import write_bytes
+from advlab.course import artifacts, pipeline
+from advlab.course.profiles import config
 
 ROOT = Path(__file__).resolve().parents[3]
 EXERCISES = ROOT / "exercises"
@@ -50,8 +53,6 @@ def setup(profile: str = "smoke", device: str = "cpu", seed: int = 0):
     ``pipeline.chdir_root`` it leaves the working directory alone: Otter looks for its tests there."""
     import torch
 
-    from advlab.course import artifacts, pipeline
-    from advlab.course.profiles import config
 
     here = os.getcwd()
     try:
@@ -112,7 +113,6 @@ def _student_view(nb: dict) -> dict:
 def assign(names: list[Path] | None = None, student_dir: Path = STUDENT, build: Path = BUILD) -> list[Path]:
     """Regenerate the student notebooks (into ``student_dir``) and the autograders (into ``build``)
     from the masters; returns the student notebooks written."""
-    from advlab.core.io import write_bytes
 
     _otter()
     written = []

@@ -7,12 +7,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-from matplotlib.ticker import FuncFormatter, MaxNLocator
 import numpy as np
 import seaborn as sns
 import torch
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
+from advlab.core.attacks import fgsm_signs
+from advlab.core.inference import predict
 from advlab.core.io import atomic_path
+from advlab.course.registry import FIGURES
 
 LABELS = {"baseline": "Baseline", "fgsm_retrained": "FGSM retrained", "fgsm_untrained": "FGSM untrained",
           "pgd_retrained": "PGD retrained", "pgd_untrained": "PGD untrained",
@@ -38,7 +41,6 @@ def save(fig, profile_or_dir, name: str) -> Path:
 def save_figure(fig, cfg, name: str) -> dict:
     """Save ``fig`` as ``figures/<cfg.profile>/<name>.png``; return its record entry (name, path, caption).
     ``name`` must be one of ``pipeline.FIGURES``."""
-    from advlab.course.pipeline import FIGURES
     if name not in FIGURES:
         raise KeyError(f"{name!r} is not a course figure; known: {', '.join(FIGURES)}")
     p = save(fig, cfg.profile, name)
@@ -141,8 +143,6 @@ def digits(images, labels, title: str = "", ncols: int = 10):
 def grid_examples(model, images, label: int, epsilons):
     """FGSM white-box examples of ``images`` (all of class ``label``) at each eps, and the model's
     predictions: arrays ``[n_eps, n, 1, 28, 28]`` and ``[n_eps, n]``, ready for ``example_grid``."""
-    from advlab.core.attacks import fgsm_signs
-    from advlab.core.inference import predict
     y = torch.full((len(images),), int(label), dtype=torch.long)
     sign = fgsm_signs(model, images, y)
     adv = torch.stack([(images + eps * sign).clamp(0, 1) for eps in epsilons])
@@ -246,7 +246,7 @@ def capacity(rows: list[dict], title: str):
 
 def robust_table(evaluated: dict):
     """Clean accuracy, accuracy under each attack and the worst case (%), one row per model, from
-    ``pipeline.evaluate_models``."""
+    ``robustness.evaluate_models``."""
     import pandas as pd
     rows = {}
     for name, e in evaluated.items():
@@ -259,7 +259,7 @@ def robust_table(evaluated: dict):
 
 
 def sanity_table(evaluated: dict):
-    """Pass/fail of each model's sanity checks (``pipeline.evaluate_models``); details in ``detail``."""
+    """Pass/fail of each model's sanity checks (``robustness.evaluate_models``); details in ``detail``."""
     import pandas as pd
     rows = {LABELS.get(name, name): {check: "pass" if r["passed"] else "FAIL" for check, r in e["sanity"].items()}
             for name, e in evaluated.items()}

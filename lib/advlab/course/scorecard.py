@@ -6,8 +6,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from advlab.evaluation.results import acc_at, find_curve, pct
 from advlab.course.plots import LABELS as MODEL_LABELS
+from advlab.course.plots import all_correct_up_to
+from advlab.evaluation.results import acc_at, find_curve, pct
 
 
 def _label(model: str) -> str:
@@ -217,7 +218,6 @@ def grid_correct_up_to(grid: dict) -> float | None:
     smallest eps). Uses the notebook's own ``all_correct_up_to`` when it recorded one."""
     if "all_correct_up_to" in grid:
         return grid["all_correct_up_to"]
-    from advlab.course.plots import all_correct_up_to
     order = sorted(range(len(grid["eps"])), key=lambda i: grid["eps"][i])
     return all_correct_up_to([grid["preds"][i] for i in order], grid["label"], [grid["eps"][i] for i in order])
 

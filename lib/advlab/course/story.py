@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from advlab.course.scorecard import CLAIMS, Claim, Rule, scorecard
 from advlab.evaluation.results import pct
 from advlab.evaluation.stats import wilson_acc
 
@@ -75,7 +76,6 @@ def compute_time(notebook: str, root: str | Path = ".") -> str:
 # --- where we differ from the seed --------------------------------------------------------------------
 
 def _extra_claims():
-    from advlab.course.scorecard import Claim, Rule
     return [
         # Notebook 04: the seed's generalisation section.
         Claim("pgd_ranking_pgd", "PGD: PGD-trained best, baseline worst", "PGD-trained > FGSM-trained > baseline",
@@ -100,14 +100,12 @@ def _extra_claims():
 
 def claims() -> dict:
     """Every claim a notebook can compare against, by id: the report's scorecard and a few more."""
-    from advlab.course.scorecard import CLAIMS
     return {c.id: c for c in CLAIMS + _extra_claims()}
 
 
 def measure(results: dict, claim_id: str) -> dict:
     """``{threat: {"text", "verdict"}}`` of one claim on a notebook's ``results`` (the dict it records:
     ``models``, ``curves``, ``losses``, ``grids``, ``collapse``); threat ``all`` when it has none."""
-    from advlab.course.scorecard import scorecard
     return scorecard(results, [claims()[claim_id]])[0]["ours"]
 
 

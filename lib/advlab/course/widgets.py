@@ -17,8 +17,8 @@ import os
 import matplotlib.pyplot as plt
 import numpy as np
 
-from advlab.course import pipeline
 from advlab.core.inference import predict
+from advlab.course import pipeline
 from advlab.course.plots import COLORS, LABELS, THREAT_TITLES
 
 _NETS: dict = {}

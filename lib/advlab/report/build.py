@@ -5,7 +5,7 @@ sanity checks of ``advlab.evaluation.sanity``, explorers with epsilon sliders, a
 to the executed notebooks exported as HTML.
 
 This module collects and merges the numbers; ``advlab.course.scorecard`` judges them against the seed;
-``advlab.report.page`` and the templates in ``lib/advlab/report/templates`` lay out the page; ``advlab.report.explorer``
+``advlab.report.page`` and the templates in ``lib/advlab/report/templates`` lay out the page; ``advlab.report.explorer`` (the frames: ``advlab.course.frames``)
 builds the sliders' data.
 
 Every path is relative to ``root`` (the repository root by default), so the tests can build a
@@ -20,16 +20,31 @@ import platform
 from importlib import metadata
 from pathlib import Path
 
-from advlab.course import challenge
-from advlab.report import explorer
-from advlab.evaluation import sanity
 from advlab.core.errors import AdvlabError
 from advlab.core.io import atomic_path, write_json
-from advlab.evaluation.stats import wilson_acc
-from advlab.report.page import PROFILE_MEANING, SEED_CLEAN, THREAT_LABELS, render_html, summary_sentences  # noqa: F401
+from advlab.course import challenge
 from advlab.course.pipeline import FIGURES, NOTEBOOKS
 from advlab.course.plots import LABELS as MODEL_LABELS
-from advlab.course.scorecard import CLAIMS, Claim, Rule, claims_by_threat, grid_correct_up_to, meeting_eps, scorecard  # noqa: F401
+from advlab.course.scorecard import (  # noqa: F401
+    CLAIMS,
+    Claim,
+    Rule,
+    claims_by_threat,
+    grid_correct_up_to,
+    meeting_eps,
+    scorecard,
+)
+from advlab.evaluation import sanity
+from advlab.evaluation.stats import wilson_acc
+from advlab.course import frames
+from advlab.report import explorer
+from advlab.report.page import (  # noqa: F401
+    PROFILE_MEANING,
+    SEED_CLEAN,
+    THREAT_LABELS,
+    render_html,
+    summary_sentences,
+)
 
 VERSION_PACKAGES = ("torch", "torchvision", "advlab", "papermill", "numpy")
 CURVE_KEYS = ("model", "attack", "threat", "eps", "acc", "n_images")
@@ -287,7 +302,7 @@ def build_report(profile: str, root: str | Path = ".", export: bool = True) -> P
     pages = export_notebooks(profile, root) if export else {}
     write_json(folder / "results.json", results)
     try:
-        explore = explorer.render(explorer.build(results, root), MODEL_LABELS, THREAT_LABELS)
+        explore = explorer.render(frames.build(results, root), MODEL_LABELS, THREAT_LABELS)
     except Exception as exc:   # the explorers are a bonus: they must not sink the report
         print(f"report: no explorers in the page ({type(exc).__name__}: {exc})")
         explore = ""

@@ -7,11 +7,11 @@ import base64
 import json
 from pathlib import Path
 
-from advlab.evaluation import sanity
-from advlab.evaluation.results import acc_at, find_curve, pct
 from advlab.course.pipeline import MODELS, NOTEBOOKS
 from advlab.course.plots import LABELS as MODEL_LABELS
 from advlab.course.profiles import EXPECTED_CPU_TIME
+from advlab.evaluation import sanity
+from advlab.evaluation.results import acc_at, find_curve, pct
 from advlab.evaluation.stats import wilson_acc
 from advlab.report.templating import TEMPLATES, render
 
