@@ -23,7 +23,7 @@ def test_wilson_matches_scipy(p, n):
     stats = pytest.importorskip("scipy.stats")
     k = round(p * n)
     ref = stats.binomtest(k, n).proportion_ci(0.95, method="wilson")
-    lo, hi = frames.wilson(k / n, n)
+    lo, hi = frames.accuracy_interval(k / n, n)
     assert lo == pytest.approx(ref.low, abs=1e-9) and hi == pytest.approx(ref.high, abs=1e-9)
 
 

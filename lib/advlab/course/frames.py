@@ -37,7 +37,7 @@ CHAPTERS = [
 ]
 
 
-def wilson(correct: float, n: int) -> tuple[float, float]:
+def accuracy_interval(correct: float, n: int) -> tuple[float, float]:
     """The 95% Wilson interval of an accuracy ``correct`` measured on ``n`` images ((0, 1) when n is 0;
     an accuracy recorded outside [0, 1] is clamped to it)."""
     return wilson_acc(min(1.0, max(0.0, float(correct))), int(n)) if n else (0.0, 1.0)
@@ -112,7 +112,7 @@ def _view(curve: dict, attacker: _Attacker | None) -> dict:
     n = curve.get("n_images")
     view = {"eps": curve["eps"], "acc": curve["acc"], "n_images": n}
     if n:
-        view["lo"], view["hi"] = map(list, zip(*(wilson(a, int(n)) for a in curve["acc"])))
+        view["lo"], view["hi"] = map(list, zip(*(accuracy_interval(a, int(n)) for a in curve["acc"])))
     if attacker is not None:
         model, attack, threat = curve["model"], curve["attack"], curve["threat"]
         source = model if threat == "whitebox" else "baseline"

@@ -15,12 +15,8 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 from advlab.core.attacks import fgsm_signs
 from advlab.core.inference import predict
 from advlab.core.io import atomic_path
-from advlab.course.registry import FIGURES
+from advlab.course.registry import FIGURES, LABELS
 
-LABELS = {"baseline": "Baseline", "fgsm_retrained": "FGSM retrained", "fgsm_untrained": "FGSM untrained",
-          "pgd_retrained": "PGD retrained", "pgd_untrained": "PGD untrained",
-          "fast_adv": "Fast adversarial (on the fly)", "fast_pgd_adv": "Few-step PGD (on the fly)",
-          "madry_adv": "Madry PGD (on the fly)"}
 COLORS = dict(zip(LABELS, sns.color_palette("colorblind", len(LABELS))))
 THREAT_TITLES = {"whitebox": "white-box (crafted on the model itself)",
                  "transfer": "transfer (crafted on the baseline)"}

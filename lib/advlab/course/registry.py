@@ -12,6 +12,18 @@ MODELS = ["baseline", "fgsm_retrained", "fgsm_untrained", "pgd_retrained", "pgd_
 # notebook 05's models and their methods: fast FGSM training (the lesson in over-reporting), PGD
 # training with a few large steps (the most robust one a CPU trains in minutes), Madry's PGD-40
 ON_THE_FLY = {"fast_adv": "fgsm_rs", "fast_pgd_adv": "pgd", "madry_adv": "pgd"}
+# How a person reads each model's name (figures, tables, the report).
+LABELS = {"baseline": "Baseline", "fgsm_retrained": "FGSM retrained", "fgsm_untrained": "FGSM untrained",
+          "pgd_retrained": "PGD retrained", "pgd_untrained": "PGD untrained",
+          "fast_adv": "Fast adversarial (on the fly)", "fast_pgd_adv": "Few-step PGD (on the fly)",
+          "madry_adv": "Madry PGD (on the fly)"}
+
+
+def label(model: str) -> str:
+    """A model's name as a person reads it (``fgsm_retrained`` -> ``FGSM retrained``)."""
+    return LABELS.get(model, model)
+
+
 ATTACKS = ["fgsm", "pgd"]
 THREATS = ["whitebox", "transfer"]
 

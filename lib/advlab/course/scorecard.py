@@ -6,13 +6,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from advlab.course.plots import LABELS as MODEL_LABELS
+from advlab.course.registry import label
 from advlab.course.plots import all_correct_up_to
 from advlab.evaluation.results import acc_at, find_curve, pct
 
 
-def _label(model: str) -> str:
-    return MODEL_LABELS.get(model, model)
+# The blog post's clean test accuracies, as it states them (its results tables).
+CLAIMED_CLEAN = {"baseline": 0.99, "fgsm_retrained": 0.98}
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ BOTH = Rule("both")                     # a claim made of two parts
 MOST = Rule("at_least", 0.8, 0.5)       # a share
 WB, WB_TR, ALL = ("whitebox",), ("whitebox", "transfer"), ("all",)
 
-# The seed's claims (GUIDE section 3, first table): one row each.
+# The seed blog post's claims: one row each.
 CLAIM_TABLE = [
     # id, claim, the seed's text, the seed's value, measure, its arguments, threat models, rule
     ("baseline_clean", "Baseline clean accuracy", "99%", 0.99, "clean", {"model": "baseline"}, ALL, CLEAN),
@@ -164,7 +164,7 @@ def _m_ranking(results, threat, attack, best, middle, worst, eps_range):
         means[model] = sum(vals) / len(vals)
     is_best = means[best] >= max(means.values())
     is_worst = means[worst] <= min(means.values())
-    text = ", ".join(f"{MODEL_LABELS.get(m, m)} {pct(v)}" for m, v in sorted(means.items(), key=lambda t: -t[1]))
+    text = ", ".join(f"{label(m)} {pct(v)}" for m, v in sorted(means.items(), key=lambda t: -t[1]))
     return (is_best, is_worst), text
 
 
@@ -178,7 +178,7 @@ def _m_pair(results, threat, attack, better, worse, eps_range):
         if not vals:
             return None
         means[model] = sum(vals) / len(vals)
-    text = f"{_label(better)} {pct(means[better])}, {_label(worse)} {pct(means[worse])}"
+    text = f"{label(better)} {pct(means[better])}, {label(worse)} {pct(means[worse])}"
     return (means[better] > means[worse],), text
 
 
@@ -207,9 +207,9 @@ def _m_meeting(results, threat, attack, above, below):
     if e is None:
         first = next((x for x in common if acc_at(ca, x) > acc_at(cb, x)), None)
         if first is None:
-            return float("nan"), f"{_label(above)} is never above {_label(below)} (eps {common[0]:g}-{common[-1]:g})"
+            return float("nan"), f"{label(above)} is never above {label(below)} (eps {common[0]:g}-{common[-1]:g})"
         since = f"from eps {first:g} on" if first != common[0] else f"over eps {common[0]:g}-{common[-1]:g}"
-        return float("nan"), f"{_label(above)} is above {_label(below)} {since} and never meets it again"
+        return float("nan"), f"{label(above)} is above {label(below)} {since} and never meets it again"
     return e, f"eps {e:.2f}"
 
 

@@ -58,7 +58,7 @@ def check(holds: bool, claim: str, evidence: str) -> str:
 
 def compute_time(notebook: str, root: str | Path = ".") -> str:
     """This notebook's compute time per profile, as last measured on this machine by ``run_all.py``
-    (``report/<profile>/timings.json``); the README's profiles table where nothing was measured."""
+    (``report/<profile>/timings.json``); docs/performance.md where nothing was measured."""
     found = []
     for profile in ("smoke", "quick", "paper"):
         try:
@@ -67,10 +67,10 @@ def compute_time(notebook: str, root: str | Path = ".") -> str:
             continue
         found.append(f"`{profile}` {float(seconds):.0f} s")
     if not found:
-        return ("**Compute time:** not measured on this machine yet; the README's *Profiles* table gives the "
-                "time of each profile.")
+        return ("**Compute time:** not measured on this machine yet; `docs/performance.md` gives the "
+                "measured time of each profile.")
     return (f"**Compute time** of this notebook, measured by the last `run_all.py` of each profile on this machine "
-            f"(with whatever was cached then): {', '.join(found)}. Other profiles: see the README's *Profiles* table.")
+            f"(with whatever was cached then): {', '.join(found)}. Other profiles: see `docs/performance.md`.")
 
 
 # --- where we differ from the seed --------------------------------------------------------------------

@@ -23,27 +23,16 @@ from pathlib import Path
 from advlab.core.errors import AdvlabError
 from advlab.core.io import atomic_path, write_json
 from advlab.course import challenge
-from advlab.course.pipeline import FIGURES, NOTEBOOKS
-from advlab.course.plots import LABELS as MODEL_LABELS
-from advlab.course.scorecard import (  # noqa: F401
-    CLAIMS,
-    Claim,
-    Rule,
-    claims_by_threat,
-    grid_correct_up_to,
-    meeting_eps,
-    scorecard,
-)
+from advlab.course.registry import FIGURES, NOTEBOOKS
+from advlab.course.registry import LABELS as MODEL_LABELS
 from advlab.evaluation import sanity
 from advlab.evaluation.stats import wilson_acc
 from advlab.course import frames
 from advlab.report import explorer
-from advlab.report.page import (  # noqa: F401
-    PROFILE_MEANING,
-    SEED_CLEAN,
+from advlab.course.scorecard import claims_by_threat, scorecard
+from advlab.report.page import (
     THREAT_LABELS,
     render_html,
-    summary_sentences,
 )
 
 VERSION_PACKAGES = ("torch", "torchvision", "advlab", "papermill", "numpy")

@@ -7,8 +7,9 @@ import base64
 import json
 from pathlib import Path
 
-from advlab.course.pipeline import MODELS, NOTEBOOKS
-from advlab.course.plots import LABELS as MODEL_LABELS
+from advlab.course.registry import MODELS, NOTEBOOKS
+from advlab.course.registry import label
+from advlab.course.scorecard import CLAIMED_CLEAN
 from advlab.course.profiles import EXPECTED_CPU_TIME
 from advlab.evaluation import sanity
 from advlab.evaluation.results import acc_at, find_curve, pct
@@ -24,7 +25,6 @@ PROFILE_MEANING = {
     "paper": "the seed's protocol (60k training images, 360k combined sets, 50 epochs)",
 }
 THREAT_LABELS = {"whitebox": "white-box", "transfer": "transfer (crafted on the baseline)", "all": "any"}
-SEED_CLEAN = {"baseline": 0.99, "fgsm_retrained": 0.98}
 CONTENTS = [("scorecard", "reproduction scorecard"), ("sanity", "sanity checks"),
             ("robust", "static vs on-the-fly training"), ("model-sanity", "sanity per model"),
             ("challenge", "challenge leaderboard"),
@@ -34,10 +34,6 @@ BY_THREAT = [("whitebox", "Hold white-box (against the model's own gradients)"),
              ("transfer_only", "Hold only under transfer (examples crafted on the baseline)"),
              ("neither", "Do not hold here (under any threat model measured)"),
              ("not_measured", "Not measured in this run")]
-
-
-def _label(model: str) -> str:
-    return MODEL_LABELS.get(model, model)
 
 
 def _models_in_order(models) -> list[str]:
@@ -69,7 +65,7 @@ def render_html(results: dict, pages: dict | None = None, root: str | Path = "."
 def _leaderboard_rows(entries: list[dict]) -> list[dict]:
     """The challenge's entries (advlab.course.challenge), strongest attack (lowest accuracy) first."""
     return [{"rank": i, "name": e.get("name"), "accuracy": pct(e.get("accuracy", float("nan"))),
-             "model": _label(e.get("model", "")), "date": e.get("date")} for i, e in enumerate(entries, 1)]
+             "model": label(e.get("model", "")), "date": e.get("date")} for i, e in enumerate(entries, 1)]
 
 
 def run_settings(cfg: dict) -> dict | None:
@@ -114,7 +110,7 @@ def summary_sentences(results: dict) -> list[str]:
     for model in ("fgsm_retrained", "pgd_retrained"):
         c = find(results, model, "pgd", "whitebox") or find(results, model, "fgsm", "whitebox")
         if c and at(c, 0.3) is not None and model in models:
-            robust.append(f"{_label(model)} keeps {pct(at(c, 0.3))} under white-box {c['attack'].upper()} "
+            robust.append(f"{label(model)} keeps {pct(at(c, 0.3))} under white-box {c['attack'].upper()} "
                           f"at eps 0.3 (clean {pct(models[model]['clean_acc'])})")
     if robust:
         out.append("After adversarial training: " + "; ".join(robust) + ".")
@@ -141,7 +137,7 @@ def _by_threat(by: dict) -> list | None:
 
 def _sanity_rows(checks: dict) -> list[dict]:
     return [{"name": name, "description": sanity.DESCRIPTIONS.get(name, ""),
-             "rows": [{"model": _label(m), "passed": r["passed"], "detail": r["detail"]} for m, r in per_model.items()]}
+             "rows": [{"model": label(m), "passed": r["passed"], "detail": r["detail"]} for m, r in per_model.items()]}
             for name, per_model in checks.items()]
 
 
@@ -161,11 +157,11 @@ def robust_section(results: dict) -> dict | None:
     return {"eps": f"{first['eps']:g}", "n_images": first["n_images"], "attacks": names,
             "evaluation": first.get("evaluation") or ", ".join(names),
             "rows": [_robust_row(m, models[m], names, otf, results.get("train_seconds", {})) for m in evaluated],
-            "stopped": [f"{_label(m)}: {h['stopped']}" for m, h in otf.items() if h.get("stopped")],
+            "stopped": [f"{label(m)}: {h['stopped']}" for m, h in otf.items() if h.get("stopped")],
             "capacity": [f"width x{c['width']} ({c['params']:,} parameters): clean {pct(c['clean_acc'])}, "
                          f"robust {pct(c['robust_acc'])}" for c in results.get("capacity") or []],
             "checks": checks,
-            "sanity": [{"label": _label(m), "cells": [models[m].get("sanity", {}).get(c) for c in checks],
+            "sanity": [{"label": label(m), "cells": [models[m].get("sanity", {}).get(c) for c in checks],
                         "checks": list(models[m].get("sanity", {}).items())} for m in evaluated]}
 
 
@@ -187,7 +183,7 @@ def _robust_row(m: str, entry: dict, names: list, otf: dict, secs: dict) -> dict
         ep = otf[m]["epochs"]
         time += f" ({sum(e['seconds'] for e in ep) / len(ep):.1f} s/epoch, {len(ep)} epochs)"
     k = r.get("n_images")
-    return {"label": _label(m), "kind": kind, "clean": fmt_acc(entry["clean_acc"], entry.get("n_images", 10000)),
+    return {"label": label(m), "kind": kind, "clean": fmt_acc(entry["clean_acc"], entry.get("n_images", 10000)),
             "attacks": [fmt_acc(r["attacks"][n], k) if n in r.get("attacks", {}) else None for n in names],
             "robust": fmt_acc(r["robust_acc"], k), "time": time}
 
@@ -206,8 +202,8 @@ def seed_spread(models: dict) -> str | None:
 def _clean_rows(models: dict) -> list[dict]:
     rows = []
     for name in _models_in_order(models):
-        acc, seed = models.get(name, {}).get("clean_acc"), SEED_CLEAN.get(name)
-        rows.append({"label": _label(name),
+        acc, seed = models.get(name, {}).get("clean_acc"), CLAIMED_CLEAN.get(name)
+        rows.append({"label": label(name),
                      "acc": fmt_acc(acc, models[name].get("n_images", 10000)) if acc is not None else "not measured",
                      "seed": pct(seed) if seed is not None else "-"})
     return rows
@@ -231,7 +227,7 @@ def curve_table(curves: list[dict]) -> dict | None:
     rows = []
     for c in order:
         vals = dict(zip(c["eps"], c["acc"]))
-        rows.append({"attack": c["attack"].upper(), "threat": c["threat"], "model": _label(c["model"]),
+        rows.append({"attack": c["attack"].upper(), "threat": c["threat"], "model": label(c["model"]),
                      "n_images": c.get("n_images") or "",
                      "cells": [f"{100 * vals[e]:.1f}" if e in vals else None for e in eps_all]})
     return {"eps": [f"{e:g}" for e in eps_all], "rows": rows}
