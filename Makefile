@@ -47,7 +47,7 @@ lab: venv data
 bench: venv data
 	$(PY) bench/run.py
 
-# Exercises (lib/advlab/exercises.py). check-exercises also runs inside `make test` (tests/test_exercises.py).
+# Exercises (lib/advlab/course/exercises.py). check-exercises also runs inside `make test` (tests/test_exercises.py).
 assign: venv
 	$(PY) -m advlab.course.exercises assign
 

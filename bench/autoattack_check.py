@@ -9,9 +9,9 @@ of an on-the-fly model; ``torchattacks.AutoAttack`` as shipped (10 steps) is rec
     python bench/autoattack_check.py --model fast_pgd_adv --n 1000 --no-autoattack   # APGD-CE+T only
 
 Also runs torchattacks' APGD-CE (100 steps) followed by APGD-T (100 steps, 9 target classes) on the
-images APGD-CE did not fool (issue 10's acceptance measure for every on-the-fly model of the report).
+images APGD-CE did not fool (the acceptance measure for every on-the-fly model of the report).
 Merges one entry per model and profile into bench/autoattack.json and prints the accuracies with 95%
-Wilson intervals; the issue's bar is our worst case within 2 points of each.
+Wilson intervals; the bar is our worst case within 2 points of each.
 """
 from __future__ import annotations
 

@@ -2,14 +2,14 @@
 ``pipeline.get_model(cfg, "baseline")`` does (same data, initialisation and training seed) for seeds
 0, 1, 2 and prints its accuracy on all 10,000 test images after every epoch (the model after epoch k
 of this run is the model a k-epoch run would save: nothing in training depends on the total).
-Run by hand (about 15-30 s per epoch and seed on 2 CPU cores), never as a test:
+Run by hand (time per epoch: docs/performance.md), never as a test:
 
     .venv/bin/python bench/baseline_seeds.py            # seeds 0 1 2, 8 epochs
     .venv/bin/python bench/baseline_seeds.py 6 0 1 2    # epochs, then seeds
 
 Measured on this project's 2-core machine under heavy load, one process per seed with
 OMP_NUM_THREADS=1 (a 2-thread run sums in another order: epoch-1 loss 0.4033 instead of 0.4061 for
-seed 0, so its accuracies differ by a few tenths; the issue measured 98.29% for seed 0 after 4 epochs):
+seed 0, so its accuracies differ by a few tenths):
 
     epoch   seed 0   seed 1   seed 2
       4     98.69%   98.96%   98.66%

@@ -1,7 +1,7 @@
 """What holds fast adversarial training back: one run of FGSM-from-a-random-start training with one
 setting changed, PGD-40 accuracy (40 steps of 0.01, 1 restart, 1,000 test images, eps 0.3) printed
 after every epoch.
-Run by hand (about 2.5 minutes per 6 epochs on 2 CPU cores), never as a test:
+Run by hand (time: docs/performance.md), never as a test:
 
     .venv/bin/python bench/fast_adv_ablation.py craft=eval                # the library's way: 75.6% after 6 epochs
     .venv/bin/python bench/fast_adv_ablation.py craft=train               # dropout and batch statistics in the attack: 64.0%

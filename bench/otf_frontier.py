@@ -1,5 +1,5 @@
 """The frontier of on-the-fly adversarial training: training time against robust accuracy under
-torchattacks' APGD-CE followed by APGD-T on the survivors (issue 10's acceptance measure), one row
+torchattacks' APGD-CE followed by APGD-T on the survivors (the report's acceptance measure), one row
 per method and setting. Every run trains the quick profile's on-the-fly model (same data: 59.5k
 training images, 500 held out for the catastrophic-overfitting guard; same initialisation and seed)
 with ``advlab.core.adversarial_training.train_on_the_fly``, then evaluates it at eps 0.3 on the robust evaluation's

@@ -4,7 +4,7 @@ Every comparison runs in this one process, on the same model weights and the sam
 reported as a ratio (absolute times on a shared machine are noisy; ratios are what we quote). Each
 timing is the best of ``--repeat`` runs. Writes bench/results.json and prints a Markdown table.
 
-    make bench                          # everything, a few minutes on 2 CPU cores
+    make bench                          # everything (how long: docs/performance.md)
     python bench/run.py --skip-e2e      # only the in-process comparisons
 """
 from __future__ import annotations

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Stress the headless execution of the notebooks and count stalls (issue 9).
+"""Stress the headless execution of the notebooks and count stalls (the stall: see advlab.runtime.engine).
 
     python bench/stress_headless.py [--runs 30] [--config after before ...] [--notebooks 01,02 | mini]
                                     [--profile smoke] [--stall-seconds 3] [--set name=value ...]
@@ -11,11 +11,11 @@ while a cell's request is pending for --stall-seconds (it then wakes the shell s
 does not help the notebook fails, counted, and the next one runs). A cell over --cell-timeout with
 the kernel busy all along is real work, not a stall: it is listed apart. Configurations:
 
-  before   the code before the fix: explorers open their widgets (ADVLAB_HEADLESS=0), and the shell
-           socket is not woken after the client's sends (the watchdog only watches)
+  before   neither remedy: explorers open their widgets (ADVLAB_HEADLESS=0), and the shell socket is
+           not woken after the client's sends (the watchdog only watches)
   widgets  explorers open their widgets, the socket is woken after each send
   static   explorers open no widget (ADVLAB_HEADLESS=1), the socket is not woken
-  after    what run_all.py does now: no widget, and the socket is woken after each send
+  after    what run_all.py does: no widget, and the socket is woken after each send
 
 `--notebooks mini` runs a generated notebook instead: ten explorer-like cells (an ipywidgets
 interactive with a matplotlib figure), each followed by a one-line cell: seconds per run, no artifacts.

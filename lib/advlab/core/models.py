@@ -1,5 +1,5 @@
-"""The seed's CNN (GUIDE §2): three 2x2 convolutions with 2x2 max-pooling, three dense layers
-with BatchNorm and dropout. Inputs are pixels in [0, 1]; the model scales them itself to unit standard
+"""The seed's CNN (as the seed blog post describes it): three 2x2 convolutions with 2x2 max-pooling,
+three dense layers with BatchNorm and dropout. Inputs are pixels in [0, 1]; the model scales them itself to unit standard
 deviation (dividing by MNIST's 0.3081), so an attack perturbs and clamps in pixel space. There is no
 mean shift: a blank pixel stays exactly 0, which keeps max-pooling ties exact, so the gradient, and
 FGSM, do not depend on how a batch is split."""

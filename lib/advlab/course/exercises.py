@@ -166,8 +166,7 @@ def grade(notebook: str | Path, build: Path = BUILD, verbose: bool = False, thre
     The notebook runs in a temporary folder in this environment (its kernel: the notebook's
     ``python3`` kernel, i.e. this Python); the public and hidden tests are those of its master.
     Its kernel uses ``threads`` CPU threads (OMP_NUM_THREADS): the exercises are small, and on a
-    busy machine one thread wastes less time than two (measured here: PGD-10 on 500 images took
-    2.6 s of CPU time on one thread, 6.8 s on two)."""
+    busy machine one thread wastes less time than two (measured: docs/performance.md)."""
     notebook = Path(notebook)
     if not notebook.is_file() or notebook.suffix != ".ipynb":
         raise AdvlabError(f"{notebook} is not a notebook file: pass the path of a student's .ipynb")

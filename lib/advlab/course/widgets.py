@@ -8,7 +8,8 @@ Each slider move attacks only ``n`` images; the accuracy curves come from the pi
 Headless runs (``run_all.py`` sets ADVLAB_HEADLESS=1 for its kernels) get no widget at all: an
 explorer's widgets would open comms that nobody answers, and nbclient's stand-in for the Output
 widget sends a message on the shell channel while it waits for the cell's reply there; that send
-could swallow the socket's wake-up, so the reply sat unread until the cell timeout (issue 9).
+could swallow the socket's wake-up, so the reply sat unread until the cell timeout (see
+``advlab.runtime.engine``).
 """
 from __future__ import annotations
 

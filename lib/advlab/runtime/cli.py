@@ -14,7 +14,7 @@ built from what exists); 2 bad arguments; 130 interrupted (Ctrl-C), 143 terminat
 keep the finished notebooks and the partly executed one, and shut the kernel down.
 
 Notebooks run through ``advlab.runtime.engine`` (papermill's client with a fix and a watchdog for the
-headless stall of issue 9), and their kernels get ADVLAB_HEADLESS=1, so the ipywidgets explorers
+headless execution stall described there), and their kernels get ADVLAB_HEADLESS=1, so the ipywidgets explorers
 open no widget at all (``widgets.explore``).
 """
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """The papermill engine ``run_all.py`` executes notebooks with: papermill's own client plus a fix and a
-watchdog for the headless execution stall of issue 9.
+watchdog for the headless execution stall.
 
 The stall: while nbclient waits for a cell's reply on the shell channel (an asyncio poll on the
 socket), its stand-in for an ipywidgets Output widget answers the kernel's output messages with a
 ``comm_msg`` on that same channel. jupyter_client sends it raw, on a shadow of the asyncio socket; a
 raw send lets libzmq consume the socket's edge-triggered wake-up, so a reply that arrived meanwhile
-sat unread, with the kernel idle, until the poll's timeout (the per-cell timeout: 900 s on quick).
+sat unread, with the kernel idle, until the poll's timeout (the per-cell timeout).
 
 - ``rearm``: after every message the client sends on the shell channel, it asks the asyncio socket
   for its events, which makes it re-check for a message already waiting (closes the race above).

@@ -103,8 +103,8 @@ class NotebookFailed(Exception):
 
 
 # Seconds one cell may run before run_all gives up on it and reruns the notebook once (cached work is
-# reused): a last resort, generous because a busy machine makes real work slow (smoke's notebook 05
-# once needed more than 300 s on a shared 2-core machine). A kernel that is idle while a cell's request
+# reused): a last resort, generous because a busy machine makes real work slow (see docs/performance.md
+# for a smoke-profile cell of more than 300 s). A kernel that is idle while a cell's request
 # is pending is caught within seconds by the watchdog of advlab.runtime.engine instead (ADVLAB_STALL_SECONDS,
 # default 5). ADVLAB_CELL_TIMEOUT overrides the timeout; 0 means no limit.
 CELL_TIMEOUT = {"smoke": 1800, "quick": 3600, "paper": None}
