@@ -1,7 +1,7 @@
 # AdvLab: every target creates what it needs (venv, data) first.
 #   make report   build the course report (quick profile) -> report/quick/index.html
 #                 (PROFILE=smoke|quick|paper, DEVICE=auto|cpu|cuda|mps, ARGS="--only 02 --force")
-#   make test     run the test suite
+#   make test     lint (make lint: ruff check, ruff format --check), then the test suite
 #   make lab      JupyterLab on the notebooks, with the project's kernel
 #   make bench    speed benchmarks -> bench/results.json
 #   make assign   exercises: regenerate exercises/student/ from exercises/masters/ (otter-grader)
@@ -19,7 +19,7 @@ TORCH_PIN ?= torch==2.14.1 torchvision==0.29.1
 # torchattacks pins an old requests: a test-only dependency, installed without its dependencies.
 TORCHATTACKS ?= torchattacks==3.5.1
 
-.PHONY: venv data report test lab bench clean-artifacts assign grade check-exercises
+.PHONY: venv data report test lint lab bench clean-artifacts assign grade check-exercises
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -38,8 +38,13 @@ report: venv data
 	$(PY) run_all.py --profile $(PROFILE) --device $(DEVICE) $(ARGS)
 	@echo "Open report/$(PROFILE)/index.html in a browser (it works offline)."
 
-test: venv data
+test: venv data lint
 	$(PY) -m pytest
+
+# ruff (configured in pyproject.toml): the same checks as .pre-commit-config.yaml
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 lab: venv data
 	$(VENV)/bin/jupyter lab notebooks/
