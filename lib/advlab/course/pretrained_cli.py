@@ -32,8 +32,8 @@ from advlab.course.registry import (
 def profile_models(cfg: Config) -> list[str]:
     """Every model a run of ``cfg`` trains: the four static ones and the baseline (notebooks 01-04), the
     on-the-fly ones (05) and, at each capacity width, the last of those."""
-    otf = on_the_fly_models(cfg)
-    return list(dict.fromkeys(MODELS + otf + [on_the_fly_name(otf[-1], w) for w in cfg.capacity_widths]))
+    on_the_fly = on_the_fly_models(cfg)
+    return list(dict.fromkeys(MODELS + on_the_fly + [on_the_fly_name(on_the_fly[-1], w) for w in cfg.capacity_widths]))
 
 
 def check(cfg: Config, root=None) -> list[str]:

@@ -75,14 +75,14 @@ def run_settings(cfg: dict) -> dict | None:
     run = {"epochs": cfg.get("epochs"), "n_train": cfg.get("n_train") or 60000,
            "adv_n_train": cfg.get("adv_n_train") or 60000, "copies": 1 + len(cfg.get("adv_epsilons") or []),
            "adv_epochs": cfg.get("adv_epochs"), "n_test": cfg.get("n_test") or 10000,
-           "n_pgd_test": cfg.get("n_pgd_test"), "pgd_steps": cfg.get("pgd_steps"), "otf": None}
+           "n_pgd_test": cfg.get("n_pgd_test"), "pgd_steps": cfg.get("pgd_steps"), "on_the_fly": None}
     if cfg.get("fast_epochs") is not None:
         madry = (f"Madry PGD-{cfg.get('madry_steps')} training {cfg.get('madry_epochs')} epochs"
                  if cfg.get("madry_epochs") else "Madry's PGD training not run in this profile")
         if cfg.get("fast_pgd_epochs"):
             madry = (f"PGD training with {cfg.get('fast_pgd_steps')} steps of {cfg.get('fast_pgd_alpha')}, "
                      f"{cfg.get('fast_pgd_epochs')} epochs; {madry}")
-        run["otf"] = {"fast_epochs": cfg.get("fast_epochs"), "eps": cfg.get("otf_eps"), "madry": madry,
+        run["on_the_fly"] = {"fast_epochs": cfg.get("fast_epochs"), "eps": cfg.get("otf_eps"), "madry": madry,
                       "robust_n": cfg.get("robust_n"), "robust_steps": cfg.get("robust_steps"),
                       "restarts": cfg.get("robust_restarts"), "cw_restarts": cfg.get("robust_cw_restarts"),
                       "apgd_steps": cfg.get("apgd_steps"), "apgd_restarts": cfg.get("apgd_restarts"),
@@ -150,14 +150,14 @@ def robust_section(results: dict) -> dict | None:
         return None
     first = models[evaluated[0]]["robust_eval"]
     names = list(first.get("attacks", {}))
-    otf = results.get("on_the_fly", {})
+    on_the_fly = results.get("on_the_fly", {})
     checks = []
     for m in evaluated:
         checks += [c for c in models[m].get("sanity", {}) if c not in checks]
     return {"eps": f"{first['eps']:g}", "n_images": first["n_images"], "attacks": names,
             "evaluation": first.get("evaluation") or ", ".join(names),
-            "rows": [_robust_row(m, models[m], names, otf, results.get("train_seconds", {})) for m in evaluated],
-            "stopped": [f"{label(m)}: {h['stopped']}" for m, h in otf.items() if h.get("stopped")],
+            "rows": [_robust_row(m, models[m], names, on_the_fly, results.get("train_seconds", {})) for m in evaluated],
+            "stopped": [f"{label(m)}: {h['stopped']}" for m, h in on_the_fly.items() if h.get("stopped")],
             "capacity": [f"width x{c['width']} ({c['params']:,} parameters): clean {pct(c['clean_acc'])}, "
                          f"robust {pct(c['robust_acc'])}" for c in results.get("capacity") or []],
             "checks": checks,
@@ -174,13 +174,13 @@ def fmt_acc(acc: float, n: int | None) -> str:
     return f"{pct(acc)} ({100 * lo:.1f}-{100 * hi:.1f})"
 
 
-def _robust_row(m: str, entry: dict, names: list, otf: dict, secs: dict) -> dict:
+def _robust_row(m: str, entry: dict, names: list, on_the_fly: dict, secs: dict) -> dict:
     r = entry["robust_eval"]
-    kind = "on the fly" if m in otf or m.endswith("_adv") else ("none" if m == "baseline" else "static set")
+    kind = "on the fly" if m in on_the_fly or m.endswith("_adv") else ("none" if m == "baseline" else "static set")
     t = secs.get(m)
     time = f"{t:.0f} s" if t is not None else "-"
-    if m in otf and otf[m].get("epochs"):
-        ep = otf[m]["epochs"]
+    if m in on_the_fly and on_the_fly[m].get("epochs"):
+        ep = on_the_fly[m]["epochs"]
         time += f" ({sum(e['seconds'] for e in ep) / len(ep):.1f} s/epoch, {len(ep)} epochs)"
     k = r.get("n_images")
     return {"label": label(m), "kind": kind, "clean": fmt_acc(entry["clean_acc"], entry.get("n_images", 10000)),
