@@ -1,12 +1,14 @@
 """The course notebooks read as a course: no number of our own runs typed into markdown, and each
 notebook has its scaffolding (objectives, prerequisites, time, where we differ from the seed, linked
-references, the glossary, a first cell that works on Colab).
+references, the glossary, a first code cell that installs the course on Colab, one set-up cell).
 
 Attribution rule for percentages: a markdown line may state a percentage only if the same line names
 where it comes from: the seed ("seed"), a paper ("et al." or an author pair with a year, e.g.
 "Croce and Hein (2020)"), the PyTorch tutorial ("tutorial") or a link. Everything else that states a
 result is generated from the recorded numbers (``advlab.course.story``) in a code cell.
 """
+
+import ast
 import json
 import re
 from pathlib import Path
@@ -14,12 +16,18 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = ["01_baseline", "02_fgsm_attack", "03_adversarial_training", "04_generalization",
-             "05_on_the_fly_adversarial_training"]
+NOTEBOOKS = [
+    "01_baseline",
+    "02_fgsm_attack",
+    "03_adversarial_training",
+    "04_generalization",
+    "05_on_the_fly_adversarial_training",
+]
 PERCENT = re.compile(r"\d+(?:\.\d+)?\s*(?:%|\\%|percent\b)")
-ATTRIBUTED = re.compile(r"\bseed\b|\bseed's\b|et al\.|\b[A-Z][a-z]+ and [A-Z][a-z]+ \(\d{4}\)|tutorial|https?://",
-                        re.IGNORECASE)
-CONFIDENCE = re.compile(r"\b95\s*%\s*(?:Wilson|confidence|CI)\b")   # a confidence level, not a result
+ATTRIBUTED = re.compile(
+    r"\bseed\b|\bseed's\b|et al\.|\b[A-Z][a-z]+ and [A-Z][a-z]+ \(\d{4}\)|tutorial|https?://", re.IGNORECASE
+)
+CONFIDENCE = re.compile(r"\b95\s*%\s*(?:Wilson|confidence|CI)\b")  # a confidence level, not a result
 LINK = re.compile(r"\]\((https?://[^)\s]+)\)")
 
 
@@ -32,8 +40,11 @@ def _markdown(stem: str) -> str:
 
 
 def unattributed_percentages(markdown: str) -> list[str]:
-    return [line for line in markdown.splitlines()
-            if PERCENT.search(CONFIDENCE.sub("", line)) and not ATTRIBUTED.search(line)]
+    return [
+        line
+        for line in markdown.splitlines()
+        if PERCENT.search(CONFIDENCE.sub("", line)) and not ATTRIBUTED.search(line)
+    ]
 
 
 def test_the_rule_catches_a_typed_result_and_allows_an_attributed_one():
@@ -54,17 +65,77 @@ def test_no_percentage_of_our_runs_in_markdown(stem):
 @pytest.mark.parametrize("stem", NOTEBOOKS)
 def test_scaffolding(stem):
     text = _markdown(stem)
-    for needed in ("**You will learn**", "**Prerequisites:**", "**Time:**", "## Where we differ from the seed",
-                   "## References", "](GLOSSARY.md)"):
+    for needed in (
+        "**You will learn**",
+        "**Prerequisites:**",
+        "**Time:**",
+        "## Where we differ from the seed",
+        "## References",
+        "](GLOSSARY.md)",
+    ):
         assert needed in text, f"{stem}: no {needed!r}"
-    assert len(set(LINK.findall(text[text.index("## References"):]))) >= 4, f"{stem}: references need links"
+    assert len(set(LINK.findall(text[text.index("## References") :]))) >= 4, f"{stem}: references need links"
     cells = _cells(stem)
     colab = "".join(cells[1]["source"])
-    assert cells[1]["cell_type"] == "code" and 'find_spec("advlab") is None' in colab and "pip" in colab, \
-        f"{stem}: the second cell must install the course where advlab is missing (Colab)"
+    assert cells[1]["cell_type"] == "code" and 'find_spec("google.colab")' in colab and "pip install" in colab, (
+        f"{stem}: the second cell must install the course on Colab"
+    )
     code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
-    assert "story.differences(" in code or "story.comparisons(" in code, f"{stem}: 'Where we differ from the seed' must be generated from the run"
-    assert "story.compute_time(" in code, f"{stem}: compute time must come from the measured timings"
+    assert "story.differences(" in code or "story.comparisons(" in code, (
+        f"{stem}: 'Where we differ from the seed' must be generated from the run"
+    )
+
+
+def _parameters_cell(cells) -> int:
+    return next(i for i, c in enumerate(cells) if "parameters" in c["metadata"].get("tags", []))
+
+
+def _declared_fields(source: str) -> list[str]:
+    """The Config fields the parameters cell assigns (profile, device and force have their own arguments)."""
+    from advlab.course.profiles import field_names
+
+    names = [
+        t.id
+        for node in ast.parse(source).body
+        if isinstance(node, ast.Assign)
+        for t in node.targets
+        if isinstance(t, ast.Name)
+    ]
+    return [n for n in names if n in field_names() and n not in ("profile", "device", "force")]
+
+
+@pytest.mark.parametrize("stem", NOTEBOOKS)
+def test_one_setup_cell_after_the_parameters(stem):
+    """Colab cell, parameters, then one chapter(...) call with every Config field of the parameters cell
+    (it shows them and the measured compute time once); figures and numbers go through ``ch``."""
+    cells = _cells(stem)
+    i = _parameters_cell(cells)
+    before = [c["cell_type"] for c in cells[:i]]
+    assert before.count("code") == 1, f"{stem}: only the Colab cell precedes the parameters"
+    setup = "".join(cells[i + 1]["source"])
+    assert f'ch = chapter("{stem}", profile, device=device, force=force, overrides=overrides' in setup, stem
+    missing = [n for n in _declared_fields("".join(cells[i]["source"])) if f"{n}={n}" not in setup]
+    assert not missing, f"{stem}: the set-up cell does not pass {missing} to chapter()"
+    code = "\n".join("".join(c["source"]) for c in cells[i + 2 :] if c["cell_type"] == "code")
+    for old in (
+        "chdir_root(",
+        "plots.setup(",
+        "story.compute_time(",
+        "pipeline.record(",
+        "plots.save_figure(",
+        "figures.append(",
+        "profiles.config(",
+    ):
+        assert old not in code, f"{stem}: {old} is the chapter's job (advlab.course.chapter)"
+    assert "ch.record(" in code and "ch.save(" in code, stem
+
+
+@pytest.mark.parametrize("stem", NOTEBOOKS)
+def test_no_history_of_the_making(stem):
+    text = "\n".join("".join(c["source"]) for c in _cells(stem))
+    for phrase in ("prototype", "GUIDE", "issue #", "session"):
+        assert phrase not in text, f"{stem}: {phrase!r}"
+    assert not re.search(r"\bissue \d", text), stem
 
 
 def test_at_least_15_distinct_links_and_a_glossary():
@@ -84,20 +155,33 @@ def test_boilerplate_lives_in_one_place():
         assert "evaluate_models(" not in code, stem
 
 
-def test_colab_cell_asks_for_the_repository_url_instead_of_cloning_a_placeholder(tmp_path):
-    """Where advlab is missing and no URL was set, the first cell stops with one clear sentence."""
+def test_colab_cell_installs_only_on_colab_and_asks_for_the_repository_url(tmp_path):
+    """Outside Colab the first code cell does nothing; on Colab without a URL it stops with one clear sentence."""
     import os
     import shutil
     import subprocess
+
     python = shutil.which("python3", path="/usr/local/bin:/usr/bin:/bin")
     if python is None:
         pytest.skip("no interpreter outside the project's venv")
-    code = "".join(_cells("02_fgsm_attack")[1]["source"])
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "ADVLAB_REPO", "VIRTUAL_ENV")}
-    found = subprocess.run([python, "-I", "-c", "import importlib.util as u; print(u.find_spec('advlab') is None)"],
-                           capture_output=True, text=True, env=env, cwd=tmp_path)
+    found = subprocess.run(
+        [python, "-I", "-c", "import importlib.util as u; print(u.find_spec('advlab') is None)"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
     if found.stdout.strip() != "True":
         pytest.skip("advlab is importable outside the venv")
+    code = "".join(_cells("02_fgsm_attack")[1]["source"])
     run = subprocess.run([python, "-I", "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert run.returncode == 0 and not run.stderr, run.stderr  # not on Colab: nothing to do
+    fake = tmp_path / "fake"  # a stand-in for Colab's google.colab
+    (fake / "google" / "colab").mkdir(parents=True)
+    (fake / "google" / "__init__.py").write_text("")
+    (fake / "google" / "colab" / "__init__.py").write_text("")
+    on_colab = f"import sys; sys.path.insert(0, {str(fake)!r})\n" + code
+    run = subprocess.run([python, "-I", "-c", on_colab], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert run.returncode != 0 and "set REPO" in run.stderr and "repository" in run.stderr, run.stderr
     assert not (tmp_path / "advlab").exists(), "nothing is cloned"

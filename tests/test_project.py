@@ -1,8 +1,10 @@
 """The project's set-up stays consistent: environment.yml mirrors pyproject, notebooks carry no outputs."""
+
 import json
 import re
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -18,7 +20,7 @@ def test_environment_yml_matches_pyproject():
     wanted = {CONDA_NAMES.get(_name(r), _name(r)) for r in meta["dependencies"] + meta["optional-dependencies"]["test"]}
     listed = set()
     text = (ROOT / "environment.yml").read_text()
-    for line in text[text.index("\ndependencies:"):].splitlines():
+    for line in text[text.index("\ndependencies:") :].splitlines():
         m = re.match(r"^  - ([A-Za-z0-9_.-]+)", line)
         if m and m.group(1) not in ("python", "pip"):
             listed.add(_name(m.group(1)))
@@ -30,8 +32,9 @@ def test_committed_notebooks_have_no_outputs():
         nb = json.loads(nb_path.read_text())
         for cell in nb["cells"]:
             if cell["cell_type"] == "code":
-                assert not cell.get("outputs") and cell.get("execution_count") is None, \
+                assert not cell.get("outputs") and cell.get("execution_count") is None, (
                     f"{nb_path.name} carries outputs: clear them (Kernel > Restart and Clear Outputs) before committing"
+                )
 
 
 def test_notebook_cells_have_unique_ids():
@@ -39,7 +42,7 @@ def test_notebook_cells_have_unique_ids():
     for nb_path in sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted((ROOT / "exercises").glob("*/*.ipynb")):
         cells = json.loads(nb_path.read_text())["cells"]
         ids = [c.get("id") for c in cells]
-        assert None not in ids, f"{nb_path.name}: cell {ids.index(None)} has no id (nbformat.validator.normalize adds one)"
+        assert None not in ids, f"{nb_path.name}: cell {ids.index(None)} has no id (nbformat.validator.normalize)"
         assert len(set(ids)) == len(ids), f"{nb_path.name}: duplicate cell ids"
 
 

@@ -22,5 +22,13 @@ from advlab.core.models import BaselineCNN  # noqa: E402
 from advlab.core.training import fit  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["AdvlabError", "apgd", "BaselineCNN", "evaluate", "fgsm", "fgsm_sweep", "fit", "load_mnist",
+__all__ = ["AdvlabError", "apgd", "BaselineCNN", "chapter", "evaluate", "fgsm", "fgsm_sweep", "fit", "load_mnist",
            "load_model", "pgd", "predict", "save_model"]
+
+
+def chapter(*args, **kwargs):
+    """Set up a course chapter in one call: see :func:`advlab.course.chapter.chapter`."""
+    # imported here: the course layer (plots, seaborn) is only loaded by notebooks that ask for it
+    from advlab.course.chapter import chapter as set_up
+
+    return set_up(*args, **kwargs)
