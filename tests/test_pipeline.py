@@ -7,6 +7,7 @@ import pytest
 from advlab.course import artifacts, pipeline, robustness
 from advlab.core.errors import AdvlabError
 from advlab.course.profiles import config
+from advlab.evaluation.sanity import MODEL_CHECKS
 
 
 def test_force_rebuilds_once_per_run(tmp_path, monkeypatch):
@@ -102,7 +103,7 @@ def test_madry_model_trains_caches_and_evaluates(tmp_path, monkeypatch):
     evaluated = robustness.evaluate_models(cfg, ["madry_adv"])["madry_adv"]
     r = evaluated["robust_eval"]
     assert r["n_images"] == 50 and r["robust_acc"] <= min(r["attacks"].values())
-    assert set(evaluated["sanity"]) == set(__import__("advlab").sanity.MODEL_CHECKS)
+    assert set(evaluated["sanity"]) == set(MODEL_CHECKS)
     assert len(list((tmp_path / "robust").glob("*.json"))) == 1 and len(list((tmp_path / "sanity").glob("*.json"))) == 1
 
 

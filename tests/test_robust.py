@@ -1,5 +1,6 @@
 """On-the-fly adversarial training, the stronger evaluation, and the sanity checks that must flag a
 model whose gradients are masked."""
+
 import copy
 
 import pytest
@@ -7,10 +8,11 @@ import torch
 
 import advlab
 from advlab.core import adversarial_training
-from advlab.evaluation import robust, sanity
 from advlab.core.attacks import input_gradient, pgd
 from advlab.core.data import subset
 from advlab.core.inference import predict
+from advlab.evaluation import robust, sanity
+from advlab.evaluation.stats import count, gap_points, not_weaker
 
 
 class Quantized(torch.nn.Module):
@@ -36,6 +38,7 @@ class Saturated(torch.nn.Module):
 
 
 # --- fast adversarial training ---------------------------------------------------------------------
+
 
 def test_fgsm_rs_stays_in_the_ball(trained_model, test_batch):
     x, y = test_batch[0][:100], test_batch[1][:100]
@@ -73,11 +76,11 @@ def test_n_fgsm_matches_its_definition_and_is_not_projected(trained_model, test_
     expected = (x0.detach() + eps * x0.grad.sign()).clamp(0, 1)
     assert torch.allclose(x_adv, expected, atol=1e-6)
     reach = (x_adv - x).abs()
-    assert reach.max() > eps + 0.1 and reach.max() <= 3 * eps + 1e-6   # beyond the eps-ball, within noise + step
+    assert reach.max() > eps + 0.1 and reach.max() <= 3 * eps + 1e-6  # beyond the eps-ball, within noise + step
     assert x_adv.min() >= 0 and x_adv.max() <= 1
     adv = adversarial_training.OnTheFly("n_fgsm", eps, n_batches=1)
-    assert (adv.alpha_factor, adv.noise_factor) == (1.0, 2.0)    # de Jorge et al.'s defaults
-    assert adversarial_training.OnTheFly("fgsm_rs", eps, n_batches=1).alpha_factor == 1.25   # Wong et al.'s
+    assert (adv.alpha_factor, adv.noise_factor) == (1.0, 2.0)  # de Jorge et al.'s defaults
+    assert adversarial_training.OnTheFly("fgsm_rs", eps, n_batches=1).alpha_factor == 1.25  # Wong et al.'s
 
 
 def test_eps_ramp():
@@ -102,12 +105,12 @@ def test_adversary_crafts_in_eval_mode_and_restores_train_mode(trained_model, te
         torch.manual_seed(0)
         x_adv = adv(model, x, y)
         assert model.training
-        reach = 0.3 * (adv.noise_factor + adv.alpha_factor) if method == "n_fgsm" else 0.3   # N-FGSM: no projection
+        reach = 0.3 * (adv.noise_factor + adv.alpha_factor) if method == "n_fgsm" else 0.3  # N-FGSM: no projection
         assert (x_adv - x).abs().max() <= reach + 1e-6
         # eval mode: the same call twice gives the same examples (no dropout inside the attack)
         torch.manual_seed(0)
         assert torch.equal(adversarial_training.OnTheFly(method, 0.3, n_batches=1, steps=3)(model, x, y), x_adv)
-        assert (predict(model, x_adv) == y).float().mean() < (predict(model, x) == y).float().mean()
+        assert int((predict(model, x_adv) == y).sum()) < int((predict(model, x) == y).sum())
 
 
 def test_fast_training_gains_robustness(mnist_train, test_batch):
@@ -119,13 +122,14 @@ def test_fast_training_gains_robustness(mnist_train, test_batch):
     advlab.fit(plain, x, y, epochs=2, seed=0, progress=False)
     torch.manual_seed(0)
     hardened = advlab.BaselineCNN()
-    history = adversarial_training.train_on_the_fly(hardened, x, y, "fgsm_rs", 0.1, 2, seed=0, progress=False,
-                                      guard=(xt[:100], yt[:100]), guard_steps=3)
+    history = adversarial_training.train_on_the_fly(
+        hardened, x, y, "fgsm_rs", 0.1, 2, seed=0, progress=False, guard=(xt[:100], yt[:100]), guard_steps=3
+    )
     assert [r["epoch"] for r in history["epochs"]] == [1, 2] and history["stopped"] is None
     assert all(0 <= r["guard_acc"] <= 1 and r["seconds"] > 0 for r in history["epochs"])
-    rob_plain = adversarial_training.pgd_accuracy(plain, xt, yt, 0.1, 10)
-    rob_hard = adversarial_training.pgd_accuracy(hardened, xt, yt, 0.1, 10)
-    assert rob_hard > rob_plain + 0.2, (rob_plain, rob_hard)
+    k_plain = int(adversarial_training.pgd_correct(plain, xt, yt, 0.1, 10).sum())
+    k_hard = int(adversarial_training.pgd_correct(hardened, xt, yt, 0.1, 10).sum())
+    assert gap_points(k_hard, k_plain, 300) > 20, (k_plain, k_hard)  # an effect size: more than 60 of 300 images
 
 
 def test_guard_rolls_back_on_collapse(mnist_train, monkeypatch):
@@ -141,7 +145,9 @@ def test_guard_rolls_back_on_collapse(mnist_train, monkeypatch):
     monkeypatch.setattr(adversarial_training, "pgd_accuracy", fake_guard)
     torch.manual_seed(0)
     model = advlab.BaselineCNN()
-    history = adversarial_training.train_on_the_fly(model, x, y, "fgsm_rs", 0.3, 4, guard=(x[:10], y[:10]), progress=False)
+    history = adversarial_training.train_on_the_fly(
+        model, x, y, "fgsm_rs", 0.3, 4, guard=(x[:10], y[:10]), progress=False
+    )
     assert len(history["epochs"]) == 3, "training went on after the collapse"
     assert history["best_epoch"] == 2 and history["final_epoch"] == 2
     assert "catastrophic overfitting at epoch 3" in history["stopped"]
@@ -151,6 +157,7 @@ def test_guard_rolls_back_on_collapse(mnist_train, monkeypatch):
 
 # --- the stronger evaluation -----------------------------------------------------------------------
 
+
 def test_robust_eval_worst_case_never_above_any_attack(trained_model, test_batch):
     x, y = test_batch[0][:200], test_batch[1][:200]
     attacks = robust.attack_suite(0.15, steps=5, restarts=2, cw_restarts=1, apgd_steps=5, apgd_targets=2)
@@ -158,9 +165,10 @@ def test_robust_eval_worst_case_never_above_any_attack(trained_model, test_batch
     assert list(r["attacks"]) == list(attacks) == ["fgsm", "pgd5x2_ce", "pgd5x1_cw", "apgd_ce", "apgd_t"]
     assert r["n_images"] == 200 and r["eps"] == 0.15
     assert r["evaluation"] == "FGSM, PGD-5 x 2 (CE), PGD-5 x 1 (CW), APGD-CE-5, APGD-T-5 (2 targets)"
-    assert r["robust_acc"] <= min(r["attacks"].values()) + 1e-9
-    assert r["robust_acc"] <= r["clean_acc"]
-    assert r["attacks"]["pgd5x2_ce"] <= r["attacks"]["fgsm"] + 0.02
+    # accuracies are exact k / 200, so comparing them compares counts
+    assert r["robust_acc"] <= min(r["attacks"].values()) and r["robust_acc"] <= r["clean_acc"]
+    k = {name: count(a, 200) for name, a in r["attacks"].items()}
+    assert not_weaker(k["pgd5x2_ce"], k["fgsm"], 200), k  # PGD not weaker than FGSM beyond the 95% noise
     # per-image masks, in image order: the worst case is their AND with clean correctness
     masks = {name: torch.tensor(a["per_image_robust"]) for name, a in r["per_attack"].items()}
     clean = predict(trained_model, x) == y
@@ -169,19 +177,27 @@ def test_robust_eval_worst_case_never_above_any_attack(trained_model, test_batch
     for m in masks.values():
         worst &= m
     assert worst.tolist() == r["per_image_robust"]
-    assert r["robust_acc"] == pytest.approx(worst.float().mean().item())
+    assert r["robust_acc"] == int(worst.sum()) / 200
     # APGD-T runs on APGD-CE's survivors: its mask is the sequence's
     assert bool((masks["apgd_ce"] | ~masks["apgd_t"]).all())
     for name, a in r["per_attack"].items():
         lo, hi = a["ci95"]
         assert lo <= a["acc"] <= hi and a["settings"] == attacks[name] and a["acc"] == r["attacks"][name]
     # FGSM's mask is FGSM's own examples, recomputed
-    assert masks["fgsm"].tolist() == (clean & (predict(trained_model, advlab.fgsm(trained_model, x, y, 0.15)) == y)).tolist()
+    assert (
+        masks["fgsm"].tolist()
+        == (clean & (predict(trained_model, advlab.fgsm(trained_model, x, y, 0.15)) == y)).tolist()
+    )
 
 
 def test_attack_suite_leaves_out_what_is_zero():
     assert list(robust.attack_suite(0.3)) == ["fgsm", "pgd40x10_ce", "apgd_ce", "apgd_t"]
-    assert list(robust.attack_suite(0.3, apgd_targets=0, cw_restarts=2)) == ["fgsm", "pgd40x10_ce", "pgd40x2_cw", "apgd_ce"]
+    assert list(robust.attack_suite(0.3, apgd_targets=0, cw_restarts=2)) == [
+        "fgsm",
+        "pgd40x10_ce",
+        "pgd40x2_cw",
+        "apgd_ce",
+    ]
     assert robust.attack_suite(0.3)["apgd_t"]["after"] == "apgd_ce"
 
 
@@ -196,6 +212,7 @@ def test_restarts_never_weaker_than_one_run(trained_model, test_batch):
 
 
 # --- sanity checks ---------------------------------------------------------------------------------
+
 
 def test_checks_pass_on_an_honest_undefended_model(trained_model, test_batch):
     x, y = test_batch[0][:200], test_batch[1][:200]
@@ -252,27 +269,48 @@ def test_label_leaking_flag(trained_model, test_batch):
 def test_curve_monotonicity_uses_the_worst_case():
     """FGSM alone may rise at large eps (it is one step, not an optimiser); the worst case over FGSM and
     PGD must not. The detail still names the FGSM rise."""
-    results = {"curves": [
-        {"model": "m", "attack": "fgsm", "threat": "whitebox", "eps": [0, 0.5, 0.9], "acc": [0.9, 0.0, 0.07]},
-        {"model": "m", "attack": "pgd", "threat": "whitebox", "eps": [0, 0.5, 0.9], "acc": [0.9, 0.0, 0.0]},
-        {"model": "bad", "attack": "pgd", "threat": "whitebox", "eps": [0, 0.5, 0.9], "acc": [0.9, 0.0, 0.3]},
-    ]}
+
+    def c(model, attack, acc):
+        return {
+            "model": model,
+            "attack": attack,
+            "threat": "whitebox",
+            "eps": [0, 0.5, 0.9],
+            "acc": acc,
+            "n_images": 100,
+        }
+
+    results = {
+        "curves": [
+            c("m", "fgsm", [0.9, 0.0, 0.07]),
+            c("m", "pgd", [0.9, 0.0, 0.0]),
+            c("bad", "pgd", [0.9, 0.0, 0.3]),
+            c("noisy", "pgd", [0.9, 0.0, 0.03]),
+        ]
+    }
     out = sanity.accuracy_falls_with_eps(results)
-    assert out["m"]["passed"] and "FGSM alone" in out["m"]["detail"]
+    assert out["m"]["passed"] and "FGSM alone" in out["m"]["detail"]  # 0 -> 7 images: beyond the margin of 3
     assert not out["bad"]["passed"]
+    assert out["noisy"]["passed"], out["noisy"]  # 0 -> 3 of 100 images: within the 95% noise of 0
 
 
 # --- has the evaluation converged? ----------------------------------------------------------------
 
+
 def test_convergence_check_quiet_on_honest_fires_on_unconverged(robust_model, robust_eps, test_batch):
     """On the FGSM-RS-trained fixture, fixed-step PGD-10 (the curves' attack) overstates robustness by
-    about 15 points against APGD (measured: 50.5% vs 35.0%): the check fires, as it does for PGD-1; on
+    about 15 points against APGD, far beyond the 3-point limit: the check fires, as it does for PGD-1; on
     the undefended model it is quiet (test_checks_pass_on_an_honest_undefended_model)."""
     x, y = test_batch[0][:200], test_batch[1][:200]
     ce = predict(robust_model, advlab.apgd(robust_model, x, y, robust_eps, 50, seed=0)) == y
     idx = ce.nonzero().squeeze(1)
-    ce[idx] = predict(robust_model, advlab.apgd(robust_model, x[idx], y[idx], robust_eps, 50, "dlr", targeted=True,
-                                                 n_target_classes=3, seed=0)) == y[idx]
+    ce[idx] = (
+        predict(
+            robust_model,
+            advlab.apgd(robust_model, x[idx], y[idx], robust_eps, 50, "dlr", targeted=True, n_target_classes=3, seed=0),
+        )
+        == y[idx]
+    )
     pgd10 = sanity.check_model(robust_model, x, y, robust_eps, steps=10, apgd_robust=ce)["evaluation_converged"]
     assert not pgd10["passed"], pgd10
     stalled = sanity.check_model(robust_model, x, y, robust_eps, steps=1, apgd_robust=ce)["evaluation_converged"]
@@ -282,34 +320,80 @@ def test_convergence_check_quiet_on_honest_fires_on_unconverged(robust_model, ro
 def test_convergence_check_on_results():
     """The PGD curve at the robust evaluation's eps against APGD-CE then APGD-T on the curve's images
     (the first n of the evaluation's per-image mask)."""
-    mask = [True] * 60 + [False] * 40 + [True] * 100   # 60% robust on the first 100 images
-    results = {"curves": [
-        {"model": "ok", "attack": "pgd", "threat": "whitebox", "eps": [0.0, 0.3], "acc": [0.99, 0.62], "n_images": 100},
-        {"model": "stalled", "attack": "pgd", "threat": "whitebox", "eps": [0.0, 0.3], "acc": [0.99, 0.80], "n_images": 100},
-    ], "models": {m: {"clean_acc": 0.99, "robust_eval": {"eps": 0.3, "n_images": 200, "per_attack": {
-        "apgd_ce": {"per_image_robust": [True] * 200}, "apgd_t": {"per_image_robust": mask}}}} for m in ("ok", "stalled")}}
+    mask = [True] * 60 + [False] * 40 + [True] * 100  # 60% robust on the first 100 images
+    results = {
+        "curves": [
+            {
+                "model": "ok",
+                "attack": "pgd",
+                "threat": "whitebox",
+                "eps": [0.0, 0.3],
+                "acc": [0.99, 0.62],
+                "n_images": 100,
+            },
+            {
+                "model": "stalled",
+                "attack": "pgd",
+                "threat": "whitebox",
+                "eps": [0.0, 0.3],
+                "acc": [0.99, 0.80],
+                "n_images": 100,
+            },
+        ],
+        "models": {
+            m: {
+                "clean_acc": 0.99,
+                "robust_eval": {
+                    "eps": 0.3,
+                    "n_images": 200,
+                    "per_attack": {"apgd_ce": {"per_image_robust": [True] * 200}, "apgd_t": {"per_image_robust": mask}},
+                },
+            }
+            for m in ("ok", "stalled")
+        },
+    }
     out = sanity.evaluation_converged(results)
     assert out["ok"]["passed"] and "60.0%" in out["ok"]["detail"]
     assert not out["stalled"]["passed"]
     assert "evaluation_converged" in sanity.run_checks(results)
 
 
+def _strength(restarts: dict, steps=None, independent=True, n=100) -> dict:
+    rec = {"eps": 0.3, "n_images": n, "steps": steps or {"10": 0.5, "20": 0.5}, "restarts": restarts}
+    return sanity.more_steps_restarts_not_weaker({"pgd_strength": {"m": rec | {"independent_restarts": independent}}})
+
+
 def test_independent_restarts_can_fail():
     """Restarts from the single run's own seed cannot be weaker, so they are not judged; independent
-    ones are, and fail when they find less than the single run."""
-    same_seed = {"pgd_strength": {"m": {"eps": 0.3, "steps": {"10": 0.5, "20": 0.5}, "restarts": {"1": 0.5, "3": 0.5}}}}
-    out = sanity.more_steps_restarts_not_weaker(same_seed)["m"]
+    ones are, and fail when they leave more images correct than the single run beyond noise."""
+    out = _strength({"1": 0.5, "3": 0.5}, independent=False)["m"]
     assert out["passed"] and "not judged" in out["detail"]
-    weaker = {"pgd_strength": {"m": {"eps": 0.3, "steps": {"10": 0.5, "20": 0.5}, "restarts": {"1": 0.5, "3": 0.55},
-                                     "independent_restarts": True}}}
-    assert not sanity.more_steps_restarts_not_weaker(weaker)["m"]["passed"]
+    out = _strength({"1": 0.5, "3": 0.65})["m"]  # 15 images more on 100: the margin at 50 of 100 is 9
+    assert not out["passed"] and "more restarts left 15 more images correct, noise margin 9" in out["detail"]
+    assert not _strength({"1": 0.5, "3": 0.5}, steps={"10": 0.3, "20": 0.45})["m"]["passed"]  # 2k steps: +15
+    assert sanity.more_steps_restarts_not_weaker({"pgd_strength": {"m": {"restarts": {"1": 0.5, "3": 0.9}}}}) == {}
+
+
+def test_restarts_judged_in_images_with_the_95_percent_noise_margin():
+    """1 restart at 53 of 100 images: 3 independent restarts may leave up to 53 + 9 correct (the upper end of
+    the 95% Wilson interval of 53/100); the float32 accuracies of 54 and 53 images compare as 54 vs 53."""
+    assert _strength({"1": 0.52999997, "3": 0.54000002})["m"]["passed"]
+    assert _strength({"1": 0.53, "3": 0.62})["m"]["passed"]
+    out = _strength({"1": 0.53, "3": 0.63})["m"]
+    assert not out["passed"] and "63.0% (63/100)" in out["detail"], out
+    assert _strength({"1": 0.53, "3": 0.63}, n=1000)["m"]["passed"] is False  # 530 -> 630 of 1000: far beyond
+    assert _strength({"1": 0.53, "3": 0.55}, n=1000)["m"]["passed"]  # +20 of 1000: margin 30
 
 
 def test_pgd_strength_record(trained_model, test_batch):
     x, y = test_batch[0][:100], test_batch[1][:100]
     rec = sanity.pgd_strength(trained_model, x, y, 0.1, 5)
-    assert rec["independent_restarts"] and set(rec["steps"]) == {"5", "10"} and rec["restarts"]["1"] == rec["steps"]["5"]
-    assert sanity.more_steps_restarts_not_weaker({"pgd_strength": {"b": rec}})["b"]["passed"]
+    assert (
+        rec["independent_restarts"] and set(rec["steps"]) == {"5", "10"} and rec["restarts"]["1"] == rec["steps"]["5"]
+    )
+    assert rec["n_images"] == 100 and all(count(a, 100) / 100 == a for a in rec["steps"].values())  # exact k / n
+    out = sanity.more_steps_restarts_not_weaker({"pgd_strength": {"b": rec}})["b"]
+    assert out["passed"], out  # within the 95% noise on 100 images (about 9 images at 50%)
 
 
 def test_guard_judged_by_apgd_where_pgd_overstates(robust_model, robust_eps, test_batch):
@@ -319,4 +403,7 @@ def test_guard_judged_by_apgd_where_pgd_overstates(robust_model, robust_eps, tes
     pgd_only = adversarial_training.guard_accuracy(robust_model, x, y, robust_eps, 10, seed=0)
     both = adversarial_training.guard_accuracy(robust_model, x, y, robust_eps, 10, apgd_steps=20, seed=0)
     assert pgd_only == adversarial_training.pgd_accuracy(robust_model, x, y, robust_eps, 10, seed=0)
-    assert both < pgd_only - 0.03, f"APGD found nothing PGD missed: {both:.3f} vs {pgd_only:.3f}"
+    # the masks are nested (an image counts only if it survives both), so any gap is real, not sampling noise;
+    # its size varies with the fixture's training, so the test asks only that APGD-CE finds something
+    k_pgd, k_both = count(pgd_only, 200), count(both, 200)
+    assert k_both < k_pgd, f"APGD found nothing PGD missed: {k_both} vs {k_pgd} of 200 images"
