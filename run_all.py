@@ -6,6 +6,7 @@
 
 The report lands in report/<profile>/index.html. The work is done by advlab.runtime.cli.
 """
+
 import sys
 from pathlib import Path
 

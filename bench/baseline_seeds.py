@@ -16,14 +16,15 @@ seed 0, so its accuracies differ by a few tenths):
       5     98.87%   98.95%   98.58%
       6     98.88%   98.76%   98.89%    <- the quick profile's epochs
 """
+
 import sys
 import time
 
 import torch
 
 import advlab
-from advlab.course import pipeline
 from advlab.core.models import BaselineCNN
+from advlab.course import pipeline
 from advlab.course.profiles import config
 
 epochs = int(sys.argv[1]) if len(sys.argv) > 1 else 8
@@ -34,18 +35,21 @@ for seed in seeds:
     cfg = config("quick", seed=seed, epochs=epochs, device="cpu")
     x, y = pipeline.train_data(cfg)
     xt, yt = pipeline.test_data(cfg)
-    torch.manual_seed(cfg.seed)            # as pipeline.get_model does for the baseline
+    torch.manual_seed(cfg.seed)  # as pipeline.get_model does for the baseline
     model = BaselineCNN()
     accs = []
 
     def after(epoch, loss, seconds):
         accs.append(advlab.evaluate(model, xt, yt))
-        print(f"seed {seed} epoch {epoch + 1}: loss {loss:.4f}, clean accuracy {100 * accs[-1]:.2f}% "
-              f"({seconds:.1f} s)", flush=True)
+        print(
+            f"seed {seed} epoch {epoch + 1}: loss {loss:.4f}, clean accuracy {100 * accs[-1]:.2f}% ({seconds:.1f} s)",
+            flush=True,
+        )
 
     start = time.perf_counter()
-    advlab.fit(model, x, y, epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed, on_epoch_end=after,
-               progress=False)
+    advlab.fit(
+        model, x, y, epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed, on_epoch_end=after, progress=False
+    )
     table[seed] = accs
 print("epoch  " + "  ".join(f"seed {s}" for s in seeds))
 for e in range(epochs):

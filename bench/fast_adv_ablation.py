@@ -4,13 +4,15 @@ after every epoch.
 Run by hand (time: docs/performance.md), never as a test:
 
     .venv/bin/python bench/fast_adv_ablation.py craft=eval                # the library's way: 75.6% after 6 epochs
-    .venv/bin/python bench/fast_adv_ablation.py craft=train               # dropout and batch statistics in the attack: 64.0%
+    .venv/bin/python bench/fast_adv_ablation.py craft=train               # dropout and batch statistics in the attack:
+                                                                          # 64.0%
     .venv/bin/python bench/fast_adv_ablation.py craft=eval dropout=0.0    # no dropout in the model at all: 71.0%
     .venv/bin/python bench/fast_adv_ablation.py craft=eval alpha=1.0      # step 1.0 eps instead of 1.25 eps: 78.2%
 
 Settings (key=value): epochs, alpha (step / eps), eps, ramp (epochs of linear eps warm-up), craft
 (eval | train: the model's mode while crafting), dropout, width, n (training images), lr, bs.
 """
+
 import sys
 import time
 from pathlib import Path
@@ -33,7 +35,7 @@ for arg in sys.argv[1:]:
 print(o, flush=True)
 
 x, y = load_mnist(DATA)
-x, y = x[:o["n"]], y[:o["n"]]
+x, y = x[: o["n"]], y[: o["n"]]
 xt, yt = subset(*load_mnist(DATA, train=False), 1000, seed=1)
 torch.manual_seed(0)
 model = BaselineCNN(width=o["width"])
@@ -49,20 +51,24 @@ def adversary(net, xb, yb):
     eps = o["eps"] * min(1.0, step["i"] / max(1, o["ramp"] * n_batches)) if o["ramp"] > 0 else o["eps"]
     step["i"] += 1
     if o["craft"] == "eval":
-        net.eval()                      # fit() puts the model back in train mode for the step
+        net.eval()  # fit() puts the model back in train mode for the step
     xa = (xb + torch.empty_like(xb).uniform_(-eps, eps)).clamp(0, 1)
     grad, _, _ = input_gradient(net, xa, yb)
     return (xb + (xa - xb + o["alpha"] * eps * grad.sign()).clamp(-eps, eps)).clamp(0, 1).detach()
 
 
 def report(epoch, loss, seconds):
-    x_adv = pgd(model, xt, yt, 0.3, 0.01, 40, True, 1, seed=0)      # Madry's PGD-40 of 0.01, one restart
+    x_adv = pgd(model, xt, yt, 0.3, 0.01, 40, True, 1, seed=0)  # Madry's PGD-40 of 0.01, one restart
     robust = (predict(model, x_adv) == yt).float().mean().item()
-    print(f"epoch {epoch + 1} loss {loss:.3f} {seconds:.0f}s clean {advlab.evaluate(model, xt, yt):.4f} "
-          f"pgd40 {robust:.3f}", flush=True)
+    print(
+        f"epoch {epoch + 1} loss {loss:.3f} {seconds:.0f}s clean {advlab.evaluate(model, xt, yt):.4f} "
+        f"pgd40 {robust:.3f}",
+        flush=True,
+    )
 
 
 start = time.time()
-advlab.fit(model, x, y, o["epochs"], batch_size=o["bs"], lr=o["lr"], adversary=adversary, on_epoch_end=report,
-           progress=False)
+advlab.fit(
+    model, x, y, o["epochs"], batch_size=o["bs"], lr=o["lr"], adversary=adversary, on_epoch_end=report, progress=False
+)
 print(f"total {time.time() - start:.0f} s")

@@ -27,6 +27,7 @@ Training time: ``fit_seconds`` is fit's own wall time (epochs only; the guard's 
 ``--threads 1`` (the default) the CPU time is close to the wall time the run would take alone on one
 core, so it does not depend on what else the machine runs; ``loadavg`` records how loaded it was.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,13 +46,13 @@ os.chdir(ROOT)
 os.environ.setdefault("ADVLAB_PROGRESS", "0")
 
 from advlab.core import adversarial_training  # noqa: E402
-from advlab.evaluation.stats import wilson  # noqa: E402
-from advlab.course import pipeline, profiles
+from advlab.core.adversarial_training import train_on_the_fly  # noqa: E402
 from advlab.core.attacks import pgd  # noqa: E402
 from advlab.core.inference import evaluate, predict  # noqa: E402
 from advlab.core.io import write_json  # noqa: E402
 from advlab.core.models import BaselineCNN  # noqa: E402
-from advlab.core.adversarial_training import train_on_the_fly  # noqa: E402
+from advlab.course import pipeline, profiles  # noqa: E402
+from advlab.evaluation.stats import wilson  # noqa: E402
 
 OUT = ROOT / "bench" / "otf_frontier.json"
 WEIGHTS = ROOT / "artifacts" / "otf_frontier"
@@ -89,9 +90,9 @@ def train(name: str, cfg) -> tuple[torch.nn.Module, dict]:
     s = dict(RUNS[name])
     method, epochs, width, init = s.pop("method"), s.pop("epochs"), s.pop("width", 1), s.pop("init", None)
     (x, y), guard = pipeline.on_the_fly_data(cfg)
-    torch.manual_seed(cfg.seed + 2)                       # as pipeline._train_on_the_fly
+    torch.manual_seed(cfg.seed + 2)  # as pipeline._train_on_the_fly
     model = BaselineCNN(width=width)
-    if init == "baseline":                                # the quick profile's baseline (trained, or from the cache)
+    if init == "baseline":  # the quick profile's baseline (trained, or from the cache)
         model.load_state_dict(pipeline.get_model(cfg, "baseline").state_dict())
     WEIGHTS.mkdir(parents=True, exist_ok=True)
     marks = [(time.process_time(), time.perf_counter())]
@@ -106,19 +107,37 @@ def train(name: str, cfg) -> tuple[torch.nn.Module, dict]:
     load = os.getloadavg()[0]
     adversarial_training.guard_accuracy = snapshot_then_check
     try:
-        history = train_on_the_fly(model, x, y, method, EPS, epochs, batch_size=cfg.batch_size, lr=cfg.lr,
-                                   seed=cfg.seed, guard=guard, guard_steps=cfg.guard_steps,
-                                   guard_apgd_steps=cfg.guard_apgd_steps,
-                                   guard_drop=cfg.guard_drop, progress=True, desc=name, **s)
+        history = train_on_the_fly(
+            model,
+            x,
+            y,
+            method,
+            EPS,
+            epochs,
+            batch_size=cfg.batch_size,
+            lr=cfg.lr,
+            seed=cfg.seed,
+            guard=guard,
+            guard_steps=cfg.guard_steps,
+            guard_apgd_steps=cfg.guard_apgd_steps,
+            guard_drop=cfg.guard_drop,
+            progress=True,
+            desc=name,
+            **s,
+        )
     finally:
         adversarial_training.guard_accuracy = check
-    timing = {"fit_seconds": sum(r["seconds"] for r in history["epochs"]),
-              "guard_seconds": sum(r.get("guard_seconds", 0.0) for r in history["epochs"]),
-              "wall_seconds": time.perf_counter() - marks[0][1], "cpu_seconds": time.process_time() - marks[0][0],
-              "cpu_seconds_at_epoch_end": [m[0] - marks[0][0] for m in marks[1:]],
-              "loadavg_1min": [load, os.getloadavg()[0]]}
-    torch.save({"state_dict": model.state_dict(), "width": width, "history": history, "timing": timing},
-               WEIGHTS / f"{name}.pt")
+    timing = {
+        "fit_seconds": sum(r["seconds"] for r in history["epochs"]),
+        "guard_seconds": sum(r.get("guard_seconds", 0.0) for r in history["epochs"]),
+        "wall_seconds": time.perf_counter() - marks[0][1],
+        "cpu_seconds": time.process_time() - marks[0][0],
+        "cpu_seconds_at_epoch_end": [m[0] - marks[0][0] for m in marks[1:]],
+        "loadavg_1min": [load, os.getloadavg()[0]],
+    }
+    torch.save(
+        {"state_dict": model.state_dict(), "width": width, "history": history, "timing": timing}, WEIGHTS / f"{name}.pt"
+    )
     return model, {"history": history, **timing}
 
 
@@ -132,22 +151,31 @@ def first_epochs(name: str, k: int) -> tuple[torch.nn.Module, dict]:
         sys.exit(f"{name} has no clean epoch {k} (it ran {len(h['epochs'])}, stopped: {h['stopped']})")
     rows = h["epochs"][:k]
     history = {**h, "epochs": rows, "final_epoch": k}
-    timing = {"fit_seconds": sum(r["seconds"] for r in rows), "guard_seconds": sum(r.get("guard_seconds", 0.0) for r in rows),
-              "cpu_seconds": t["cpu_seconds_at_epoch_end"][k - 1], "loadavg_1min": t["loadavg_1min"],
-              "first_epochs_of": name}
+    timing = {
+        "fit_seconds": sum(r["seconds"] for r in rows),
+        "guard_seconds": sum(r.get("guard_seconds", 0.0) for r in rows),
+        "cpu_seconds": t["cpu_seconds_at_epoch_end"][k - 1],
+        "loadavg_1min": t["loadavg_1min"],
+        "first_epochs_of": name,
+    }
     return model, {"history": history, **timing}
 
 
 def apgd_ce_then_t(model, x, y, seed: int = 0) -> torch.Tensor:
     """Per image: correct clean, under torchattacks' APGD-CE, and under APGD-T on APGD-CE's survivors."""
     import torchattacks
+
     model.eval()
     ok = predict(model, x) == y
     idx = ok.nonzero().squeeze(1)
-    x_adv = torchattacks.APGD(model, norm="Linf", eps=EPS, steps=100, n_restarts=1, loss="ce", seed=seed)(x[idx], y[idx])
+    x_adv = torchattacks.APGD(model, norm="Linf", eps=EPS, steps=100, n_restarts=1, loss="ce", seed=seed)(
+        x[idx], y[idx]
+    )
     ok[idx] = predict(model, x_adv) == y[idx]
     idx = ok.nonzero().squeeze(1)
-    x_adv = torchattacks.APGDT(model, norm="Linf", eps=EPS, steps=100, n_restarts=1, n_classes=10, seed=seed)(x[idx], y[idx])
+    x_adv = torchattacks.APGDT(model, norm="Linf", eps=EPS, steps=100, n_restarts=1, n_classes=10, seed=seed)(
+        x[idx], y[idx]
+    )
     ok[idx] = predict(model, x_adv) == y[idx]
     return ok
 
@@ -159,8 +187,13 @@ def evaluate_run(model, cfg, n: int) -> dict:
     start = time.perf_counter()
     pgd40 = predict(model, pgd(model, x, y, EPS, 0.01, 40, True, 1, seed=cfg.seed)) == y
     apgd = apgd_ce_then_t(model, x, y, seed=cfg.seed)
-    return {"clean_acc": evaluate(model, x_all, y_all), "clean_n_images": len(x_all),
-            "pgd40": rate(pgd40), "apgd_ce_t": rate(apgd), "eval_seconds": time.perf_counter() - start}
+    return {
+        "clean_acc": evaluate(model, x_all, y_all),
+        "clean_n_images": len(x_all),
+        "pgd40": rate(pgd40),
+        "apgd_ce_t": rate(apgd),
+        "eval_seconds": time.perf_counter() - start,
+    }
 
 
 def merge(name: str, entry: dict) -> None:
@@ -168,8 +201,9 @@ def merge(name: str, entry: dict) -> None:
     with open(OUT.with_suffix(".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         data = json.loads(OUT.read_text()) if OUT.exists() else {"runs": {}}
-        data["about"] = ("on-the-fly adversarial training at eps 0.3, quick profile data; measured with "
-                         "bench/otf_frontier.py")
+        data["about"] = (
+            "on-the-fly adversarial training at eps 0.3, quick profile data; measured with bench/otf_frontier.py"
+        )
         data["runs"][name] = entry
         write_json(OUT, data)
 
@@ -181,8 +215,11 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1000, help="test images of the robust evaluation (default 1000)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1: see the docstring)")
     ap.add_argument("--eval-only", action="store_true", help="re-evaluate saved weights instead of training")
-    ap.add_argument("--train-only", action="store_true",
-                    help="train and save the weights of every epoch; evaluate later with NAME@k --eval-only")
+    ap.add_argument(
+        "--train-only",
+        action="store_true",
+        help="train and save the weights of every epoch; evaluate later with NAME@k --eval-only",
+    )
     args = ap.parse_args()
     if args.list or not args.runs:
         for name, s in RUNS.items():
@@ -209,12 +246,22 @@ def main() -> None:
         if args.train_only:
             continue
         result = evaluate_run(model, cfg, args.n)
-        entry = {"settings": settings, "passes": passes(settings, trained["history"]), **trained, **result, "threads": args.threads,
-                 "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores", "torch": torch.__version__,
-                 "command": f"python bench/otf_frontier.py {name} --n {args.n} --threads {args.threads}"}
+        entry = {
+            "settings": settings,
+            "passes": passes(settings, trained["history"]),
+            **trained,
+            **result,
+            "threads": args.threads,
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
+            "torch": torch.__version__,
+            "command": f"python bench/otf_frontier.py {name} --n {args.n} --threads {args.threads}",
+        }
         merge(name, entry)
-        print(f"{name}: clean {100 * result['clean_acc']:.2f}%  PGD-40 {100 * result['pgd40']['acc']:.1f}%  "
-              f"APGD-CE+T {100 * result['apgd_ce_t']['acc']:.1f}% on {args.n} images", flush=True)
+        print(
+            f"{name}: clean {100 * result['clean_acc']:.2f}%  PGD-40 {100 * result['pgd40']['acc']:.1f}%  "
+            f"APGD-CE+T {100 * result['apgd_ce_t']['acc']:.1f}% on {args.n} images",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ set (360k), 2 epochs of fine-tuning on it (timed per epoch), the PGD-40 combined
 baseline's FGSM and PGD-40 curves on the full test set. Prints and writes a JSON of stage times,
 accuracies and the extrapolated time of the full profile.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,8 +21,7 @@ import torch
 os.environ.setdefault("ADVLAB_PROGRESS", "0")
 
 from advlab import evaluate, fit  # noqa: E402
-from advlab.course import profiles  # noqa: E402
-from advlab.course import pipeline
+from advlab.course import curves, pipeline, profiles  # noqa: E402
 
 
 def main():
@@ -33,8 +33,12 @@ def main():
     start = time.perf_counter()
     cfg = profiles.config("paper", device=args.device)
     device = pipeline.resolve_device(cfg.device)
-    r = {"device": str(device), "gpu": torch.cuda.get_device_name() if device.type == "cuda" else None,
-         "torch": torch.__version__, "stages": {}}
+    r = {
+        "device": str(device),
+        "gpu": torch.cuda.get_device_name() if device.type == "cuda" else None,
+        "torch": torch.__version__,
+        "stages": {},
+    }
 
     def stage(name, fn):
         if time.perf_counter() - start > args.budget:
@@ -58,15 +62,18 @@ def main():
     xs = stage("fgsm_combined_set_360k", lambda: pipeline.adversarial_set(cfg, "fgsm"))
     if xs is not None and base is not None:
         import copy
+
         model = copy.deepcopy(base)
         epoch_times = []
-        stage("fgsm_retrain_2_epochs", lambda: fit(model, xs[0], xs[1], 2, seed=0,
-                                                   on_epoch_end=lambda e, loss, s: epoch_times.append(s)))
+        stage(
+            "fgsm_retrain_2_epochs",
+            lambda: fit(model, xs[0], xs[1], 2, seed=0, on_epoch_end=lambda e, loss, s: epoch_times.append(s)),
+        )
         r["epoch_seconds_on_360k"] = epoch_times
         r["fgsm_retrained_2_epochs_clean_acc"] = evaluate(model, x_test, y_test)
     stage("pgd40_combined_set_360k", lambda: pipeline.adversarial_set(cfg, "pgd"))
-    c1 = stage("fgsm_curve_baseline_10k", lambda: pipeline.curve(cfg, "baseline", "fgsm", "whitebox"))
-    c2 = stage("pgd40_curve_baseline_10k", lambda: pipeline.curve(cfg, "baseline", "pgd", "whitebox"))
+    c1 = stage("fgsm_curve_baseline_10k", lambda: curves.curve(cfg, "baseline", "fgsm", "whitebox"))
+    c2 = stage("pgd40_curve_baseline_10k", lambda: curves.curve(cfg, "baseline", "pgd", "whitebox"))
     r["curves"] = [c for c in (c1, c2) if c]
     s = r["stages"]
     if isinstance(s.get("baseline_50_epochs"), float) and r.get("epoch_seconds_on_360k"):

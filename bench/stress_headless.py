@@ -22,6 +22,7 @@ interactive with a matplotlib figure), each followed by a one-line cell: seconds
 The kernel runs this script's Python: run the script with another venv's Python (e.g. one with
 ipykernel<7) to compare kernel versions. Prints one line per run and a table per configuration.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,14 +48,15 @@ CONFIGS = {  # name: (ADVLAB_HEADLESS, rearm)
 }
 
 MINI_SETUP = "%matplotlib inline\nimport ipywidgets as w, matplotlib.pyplot as plt\nfrom advlab.course import widgets\n"
-MINI_EXPLORER = '''def view(cfg, model, attack, eps, threat, n):
+MINI_EXPLORER = """def view(cfg, model, attack, eps, threat, n):
     plt.figure(figsize=(2, 2)); plt.plot([0, eps]); plt.title(f"eps {eps:.2f}")
 widgets.explore(None, eps=0.2, view=view)
-'''
+"""
 
 
 def mini_notebook(folder: Path) -> Path:
     import nbformat
+
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(MINI_SETUP)]
     for i in range(10):
@@ -93,14 +95,25 @@ def run_once(sources, plan, kernel, config, args, out_dir) -> dict:
         for src in sources:
             params = notebooks.notebook_parameters(src, plan) if plan else {}
             try:
-                pm.execute_notebook(str(src), str(out_dir / src.name), parameters=params, kernel_name=kernel,
-                                    language="python", cwd=str(ROOT), progress_bar=False,
-                                    shutdown_kernel="immediate", execution_timeout=args.cell_timeout,
-                                    engine_name=ENGINE, label=src.stem, stall_seconds=args.stall_seconds,
-                                    rearm=rearm, on_stall=stalls.append)
+                pm.execute_notebook(
+                    str(src),
+                    str(out_dir / src.name),
+                    parameters=params,
+                    kernel_name=kernel,
+                    language="python",
+                    cwd=str(ROOT),
+                    progress_bar=False,
+                    shutdown_kernel="immediate",
+                    execution_timeout=args.cell_timeout,
+                    engine_name=ENGINE,
+                    label=src.stem,
+                    stall_seconds=args.stall_seconds,
+                    rearm=rearm,
+                    on_stall=stalls.append,
+                )
             except KernelStalled as exc:
                 failed.append(f"{src.stem}: stalled ({exc})")
-            except CellTimeoutError:   # the watchdog saw no idle kernel: a long cell, not a stall
+            except CellTimeoutError:  # the watchdog saw no idle kernel: a long cell, not a stall
                 failed.append(f"{src.stem}: a cell ran longer than {args.cell_timeout} s, the kernel busy")
     return {"stalls": stalls, "failed": failed, "seconds": time.perf_counter() - start}
 
@@ -119,16 +132,21 @@ def main(argv=None) -> int:
     import ipykernel
     import jupyter_client
     import zmq
-    versions = f"ipykernel {ipykernel.__version__}, jupyter_client {jupyter_client.__version__}, pyzmq {zmq.__version__}"
+
+    versions = (
+        f"ipykernel {ipykernel.__version__}, jupyter_client {jupyter_client.__version__}, pyzmq {zmq.__version__}"
+    )
     print(f"stress_headless: {args.runs} run(s) per configuration; kernel: {sys.executable} ({versions})", flush=True)
     with tempfile.TemporaryDirectory(prefix="advlab-stress-") as tmp:
         tmp = Path(tmp)
         if args.notebooks == "mini":
             sources, plan = [mini_notebook(tmp)], None
         else:
-            plan = runner.parse_args(["--profile", args.profile, "--no-report"]
-                                     + (["--only", args.notebooks] if args.notebooks else [])
-                                     + (["--set", *args.sets] if args.sets else []))
+            plan = runner.parse_args(
+                ["--profile", args.profile, "--no-report"]
+                + (["--only", args.notebooks] if args.notebooks else [])
+                + (["--set", *args.sets] if args.sets else [])
+            )
             sources = [ROOT / runner.NOTEBOOK_DIR / f"{stem}.ipynb" for stem in plan.notebooks]
         rows = []
         with notebooks.this_python_kernel() as kernel:
@@ -137,17 +155,24 @@ def main(argv=None) -> int:
                 for i in range(1, args.runs + 1):
                     r = run_once(sources, plan, kernel, config, args, tmp)
                     results.append(r)
-                    print(f"[{config} {i}/{args.runs}] {r['seconds']:.1f} s, {len(r['stalls'])} stall(s)"
-                          + "".join(f"\n    {line}" for line in r["stalls"] + r["failed"]), flush=True)
+                    print(
+                        f"[{config} {i}/{args.runs}] {r['seconds']:.1f} s, {len(r['stalls'])} stall(s)"
+                        + "".join(f"\n    {line}" for line in r["stalls"] + r["failed"]),
+                        flush=True,
+                    )
                 rows.append((config, results))
     names = "mini" if args.notebooks == "mini" else ",".join(s.stem.split("_")[0] for s in sources)
-    print(f"\nnotebooks {names}, profile {args.profile}, {versions}, stall = kernel idle with a cell pending "
-          f"> {args.stall_seconds:g} s")
+    print(
+        f"\nnotebooks {names}, profile {args.profile}, {versions}, stall = kernel idle with a cell pending "
+        f"> {args.stall_seconds:g} s"
+    )
     print(f"{'configuration':<14}{'runs':>6}{'stalls':>8}{'runs w/ stall':>15}{'failed nbs':>12}{'s/run':>8}")
     for config, results in rows:
-        print(f"{config:<14}{len(results):>6}{sum(len(r['stalls']) for r in results):>8}"
-              f"{sum(bool(r['stalls']) for r in results):>15}{sum(len(r['failed']) for r in results):>12}"
-              f"{sum(r['seconds'] for r in results) / max(1, len(results)):>8.1f}")
+        print(
+            f"{config:<14}{len(results):>6}{sum(len(r['stalls']) for r in results):>8}"
+            f"{sum(bool(r['stalls']) for r in results):>15}{sum(len(r['failed']) for r in results):>12}"
+            f"{sum(r['seconds'] for r in results) / max(1, len(results)):>8.1f}"
+        )
     return 0
 
 

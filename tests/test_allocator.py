@@ -1,4 +1,5 @@
 """advlab.core.allocator: importing advlab keeps freed CPU tensors' memory for reuse (glibc), and can be opted out."""
+
 import os
 import platform
 import subprocess

@@ -1,19 +1,21 @@
 """The artifact cache heals itself: an entry that cannot be read (truncated, garbage, another architecture,
 unexpected content) is moved aside as ``<name>.corrupt`` with a one-line warning and rebuilt, and the
 rebuilt entry gives the same numbers as the original."""
+
 from pathlib import Path
 
 import pytest
 import torch
 
-from advlab.course import artifacts, pipeline
 from advlab.core.checkpoint import save_model
 from advlab.core.models import BaselineCNN
+from advlab.course import artifacts, curves, pipeline
 from advlab.course.profiles import config
 
 ROOT = Path(__file__).resolve().parents[1]
-CFG = config("smoke", n_train=400, epochs=1, adv_n_train=60, adv_epochs=1, n_test=100, n_pgd_test=50,
-             guard_n=50, device="cpu")
+CFG = config(
+    "smoke", n_train=400, epochs=1, adv_n_train=60, adv_epochs=1, n_test=100, n_pgd_test=50, guard_n=50, device="cpu"
+)
 
 
 @pytest.fixture(scope="module")
@@ -23,10 +25,13 @@ def cache(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(artifacts, "ROOT", tmp_path_factory.mktemp("artifacts"))
         mp.setattr(pipeline, "DATA_ROOT", ROOT / "data")
-        curve = pipeline.curve(CFG, "fgsm_retrained", "fgsm", "whitebox")
+        curve = curves.curve(CFG, "fgsm_retrained", "fgsm", "whitebox")
         x, y = pipeline.adversarial_set(CFG, "fgsm")
-        original = {"curve": curve, "set": (x.clone(), y.clone()),
-                    "models": {n: _weights(pipeline.get_model(CFG, n)) for n in ("baseline", "fgsm_retrained")}}
+        original = {
+            "curve": curve,
+            "set": (x.clone(), y.clone()),
+            "models": {n: _weights(pipeline.get_model(CFG, n)) for n in ("baseline", "fgsm_retrained")},
+        }
         yield original
 
 
@@ -38,8 +43,11 @@ def _entry(kind: str) -> Path:
     if kind in ("baseline", "fgsm_retrained"):
         return artifacts.path(f"models/{pipeline.model_key(CFG, kind)}", ".pt")
     folder = {"set": "sets", "curve": "curves"}[kind]
-    (p,) = [p for p in (artifacts.ROOT / folder).iterdir() if p.suffix == (".pt" if kind == "set" else ".json")
-            and not p.name.startswith(".")]
+    (p,) = [
+        p
+        for p in (artifacts.ROOT / folder).iterdir()
+        if p.suffix == (".pt" if kind == "set" else ".json") and not p.name.startswith(".")
+    ]
     return p
 
 
@@ -52,11 +60,11 @@ def _garbage(p):
 
 
 def _other_architecture(p):
-    save_model(BaselineCNN(width=2), p)      # a valid checkpoint, but of a width-2 network
+    save_model(BaselineCNN(width=2), p)  # a valid checkpoint, but of a width-2 network
 
 
 def _unexpected_tensors(p):
-    torch.save({"x": torch.zeros(3)}, p)     # loads, but is not a combined set
+    torch.save({"x": torch.zeros(3)}, p)  # loads, but is not a combined set
 
 
 def _json_list(p):
@@ -64,8 +72,12 @@ def _json_list(p):
 
 
 CASES = [
-    ("baseline", _other_architecture), ("fgsm_retrained", _truncate),
-    ("set", _truncate), ("set", _unexpected_tensors), ("curve", _garbage), ("curve", _truncate),
+    ("baseline", _other_architecture),
+    ("fgsm_retrained", _truncate),
+    ("set", _truncate),
+    ("set", _unexpected_tensors),
+    ("curve", _garbage),
+    ("curve", _truncate),
     ("curve", _json_list),
 ]
 
@@ -77,7 +89,7 @@ def test_unreadable_entry_is_moved_aside_and_rebuilt_with_the_same_numbers(cache
     bad = p.with_name(p.name + ".corrupt")
     bad.unlink(missing_ok=True)
     if kind == "curve":
-        again = pipeline.curve(CFG, "fgsm_retrained", "fgsm", "whitebox")
+        again = curves.curve(CFG, "fgsm_retrained", "fgsm", "whitebox")
         assert again == cache["curve"]
     elif kind == "set":
         x, y = pipeline.adversarial_set(CFG, "fgsm")
@@ -91,7 +103,7 @@ def test_unreadable_entry_is_moved_aside_and_rebuilt_with_the_same_numbers(cache
     assert len(warnings) == 1 and str(p) in warnings[0] and "rebuilding" in warnings[0], warnings
     assert bad.exists() and p.exists()
     # the healed entry is used as is: no second warning, same numbers
-    assert pipeline.curve(CFG, "fgsm_retrained", "fgsm", "whitebox") == cache["curve"]
+    assert curves.curve(CFG, "fgsm_retrained", "fgsm", "whitebox") == cache["curve"]
     assert "advlab: warning" not in capfd.readouterr().err
 
 

@@ -2,6 +2,7 @@
 refused with a one-line error naming the problem and the fix (exit code 2), without loading it unsafely.
 
 A tiny linear model stands in for the course's robust model (injected), so these tests take seconds."""
+
 import json
 import pickle
 
@@ -9,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from advlab.course import artifacts, challenge, pipeline, robustness
 from advlab.core.errors import AdvlabError
 from advlab.core.inference import evaluate
+from advlab.course import artifacts, challenge, pipeline, robustness
 from advlab.course.profiles import config
 
 
@@ -43,7 +44,7 @@ def test_valid_submission_is_scored_and_recorded(tmp_path, images, tiny_model, m
     sign = np.sign(np.random.default_rng(0).standard_normal(x.shape)).astype(np.float32)
     x_adv = np.clip(x + 0.3 * sign, 0, 1)
     sub = _save(tmp_path / "noise.npy", x_adv.reshape(10000, 28, 28))
-    monkeypatch.chdir(tmp_path)   # the leaderboard goes to report/<profile>/ under the working directory
+    monkeypatch.chdir(tmp_path)  # the leaderboard goes to report/<profile>/ under the working directory
     entry = challenge.submit(sub, name="alice", profile="smoke", model=tiny_model, model_name="tiny", images=images)
     assert entry["accuracy"] == pytest.approx(evaluate(tiny_model, torch.from_numpy(x_adv), y))
     board = json.loads((tmp_path / "report" / "smoke" / "leaderboard.json").read_text())
@@ -86,12 +87,12 @@ def _bad_cases(tmp_path, x):
     inf[0, 0, 0, 0] = np.inf
     cases.append((_save(tmp_path / "inf.npy", inf), ["NaN or infinite"]))
     box = x.copy()
-    box[7, 0, 0, 0] = -0.2   # within 0.3 of the original 0, but below the pixel range
+    box[7, 0, 0, 0] = -0.2  # within 0.3 of the original 0, but below the pixel range
     cases.append((_save(tmp_path / "box.npy", box), ["outside [0, 1]", "np.clip"]))
     ball = x.copy()
     ball[42] = np.clip(ball[42] + 0.5, 0, 1)
     cases.append((_save(tmp_path / "ball.npy", ball), ["eps-ball", "1 image(s)", "image 42"]))
-    shuffled = x[::-1].copy()   # valid pixels, but not the test images in their standard order
+    shuffled = x[::-1].copy()  # valid pixels, but not the test images in their standard order
     cases.append((_save(tmp_path / "order.npy", shuffled), ["eps-ball", "standard test order"]))
     npz = tmp_path / "arrays.npz"
     np.savez(npz, x=x)
@@ -124,6 +125,7 @@ def test_bad_submissions_get_one_line_errors_and_exit_2(tmp_path, images, tiny_m
 
 class _Boom:
     """Unpickling this writes a file: the proof that a submission was unpickled."""
+
     marker = None
 
     def __reduce__(self):
@@ -145,7 +147,7 @@ def test_object_arrays_are_refused_without_unpickling(tmp_path, images, tiny_mod
 
 def test_tolerance_accepts_rounding_but_scores_inside_the_ball(tmp_path, images, tiny_model):
     x, y = images
-    x_adv = np.clip(x + 0.3 + 5e-5, 0, 1 + 5e-5)   # float rounding just past eps and 1: accepted
+    x_adv = np.clip(x + 0.3 + 5e-5, 0, 1 + 5e-5)  # float rounding just past eps and 1: accepted
     challenge.check_submission(x_adv, x)
     acc = challenge.score(x_adv, tiny_model, y)
     assert acc == pytest.approx(evaluate(tiny_model, torch.from_numpy(np.clip(x_adv, 0, 1)), y))
@@ -157,27 +159,31 @@ def test_default_model_is_the_most_robust_cached_on_the_fly_model(tmp_path, monk
     with pytest.raises(AdvlabError, match="no on-the-fly model"):
         challenge.default_model(cfg)
     names = list(pipeline.ON_THE_FLY)
-    for n in names:   # every on-the-fly model "trained"
+    for n in names:  # every on-the-fly model "trained"
         p = artifacts.path(f"models/{pipeline.model_key(cfg, n)}", ".pt")
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(b"")
-    assert challenge.default_model(cfg) == names[-1]   # no robust evaluation cached: the last listed
+    assert challenge.default_model(cfg) == names[-1]  # no robust evaluation cached: the last listed
     weakest_last = {n: 0.9 - 0.1 * i for i, n in enumerate(names)}
-    for n, acc in weakest_last.items():   # cached robust evaluations decide
+    for n, acc in weakest_last.items():  # cached robust evaluations decide
         params = robustness._robust_params(cfg, n)
-        artifacts.cached_json(f"robust/{artifacts.key('robust', params)}", params, lambda: {"robust_acc": weakest_last[n]})
+        artifacts.cached_json(
+            f"robust/{artifacts.key('robust', params)}", params, lambda: {"robust_acc": weakest_last[n]}
+        )
     assert challenge.default_model(cfg) == names[0]
 
 
 def test_report_shows_the_leaderboard(tmp_path):
-    from advlab.report import build as report
     from advlab.core.io import write_json
+    from advlab.report import build as report
 
-    entries = [{"name": "weak <attack>", "accuracy": 0.9, "model": "fast_adv", "date": "2026-01-02T00:00:00+00:00"},
-               {"name": "strong", "accuracy": 0.12, "model": "fast_adv", "date": "2026-01-01T00:00:00+00:00"}]
+    entries = [
+        {"name": "weak <attack>", "accuracy": 0.9, "model": "fast_adv", "date": "2026-01-02T00:00:00+00:00"},
+        {"name": "strong", "accuracy": 0.12, "model": "fast_adv", "date": "2026-01-01T00:00:00+00:00"},
+    ]
     write_json(challenge.leaderboard_path("board", tmp_path), {"profile": "board", "entries": entries})
     page = report.build_report("board", root=tmp_path, export=False).read_text()
-    section = page[page.index("id='challenge'"):]
+    section = page[page.index("id='challenge'") :]
     assert section.index("strong") < section.index("weak &lt;attack&gt;"), "best attack first, names escaped"
     assert "12.0%" in section and "90.0%" in section
     results = json.loads((tmp_path / "report" / "board" / "results.json").read_text())

@@ -3,13 +3,12 @@ import hashlib
 import numpy as np
 import pytest
 import torch
+from conftest import DATA
 
 from advlab.core import data
+from advlab.core.data import FILES, load_mnist, raw_dir, read_idx, write_idx
 from advlab.core.errors import AdvlabError
 from advlab.core.io import atomic_path
-from advlab.core.data import FILES, load_mnist, raw_dir, read_idx, write_idx
-
-from conftest import DATA
 
 
 def write_synthetic(root, n=7, seed=0):
@@ -57,7 +56,9 @@ def test_checksum_mismatch_names_file_and_fix(tmp_path):
     for name in FILES:
         (raw_dir(tmp_path)).mkdir(parents=True, exist_ok=True)
         (raw_dir(tmp_path) / name).write_bytes(b"not mnist")
-    with pytest.raises(AdvlabError, match=r"train-images-idx3-ubyte is corrupt or truncated.*delete it and run `make data`"):
+    with pytest.raises(
+        AdvlabError, match=r"train-images-idx3-ubyte is corrupt or truncated.*delete it and run `make data`"
+    ):
         data.verify_mnist(tmp_path)
 
 

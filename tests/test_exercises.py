@@ -1,5 +1,6 @@
 """The exercises (exercises/, advlab.course.exercises): well-formed masters, student versions without solutions
 or outputs, and `make check-exercises` (solutions full marks, student versions zero) run by the same code."""
+
 import json
 import re
 from pathlib import Path
@@ -55,8 +56,9 @@ def test_test_cells_have_no_bare_expressions():
                 in_tests = src == "# BEGIN TESTS"
             elif in_tests and cell["cell_type"] == "code":
                 for node in ast.parse(src).body:
-                    bare = isinstance(node, ast.Expr) and not (isinstance(node.value, ast.Constant)
-                                                               and isinstance(node.value.value, str))
+                    bare = isinstance(node, ast.Expr) and not (
+                        isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+                    )
                     assert not bare, f"{master.name}: assign it (`_ = ...`): {ast.unparse(node)}"
 
 
@@ -66,8 +68,9 @@ def test_notebooks_carry_no_outputs_and_students_no_solutions():
             continue
         for cell in _cells(path):
             if cell["cell_type"] == "code":
-                assert not cell.get("outputs") and cell.get("execution_count") is None, \
+                assert not cell.get("outputs") and cell.get("execution_count") is None, (
                     f"{path.relative_to(ROOT)} carries outputs: clear them before committing"
+                )
     masters = {m.name for m in exercises.masters()}
     students = sorted(exercises.STUDENT.glob("*.ipynb"))
     assert {s.name for s in students} == masters, "run `make assign`: exercises/student/ must match the masters"
@@ -93,7 +96,7 @@ def test_solution_lines_are_removed_for_students():
                     if "# END SOLUTION" in line:
                         inside = False
                     elif inside or line.rstrip().endswith("# SOLUTION"):
-                        if len(line.strip()) > 25:   # long enough to be specific to a solution
+                        if len(line.strip()) > 25:  # long enough to be specific to a solution
                             solution.append(line.split("# SOLUTION")[0].strip())
                     if "# BEGIN SOLUTION" in line:
                         inside = True

@@ -1,5 +1,6 @@
 """The report's explorers (advlab.report.explorer): the data behind the sliders, and the page section.
 The browser test (a real Chromium, network blocked) is in test_smoke_pipeline.py, on the smoke report."""
+
 import base64
 import io
 import re
@@ -9,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from advlab.course import artifacts, frames, pipeline
-from advlab.report import explorer
 from advlab.core.attacks import fgsm
 from advlab.core.inference import predict
+from advlab.course import artifacts, curves, frames, pipeline
 from advlab.course.profiles import config
+from advlab.report import explorer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,15 +29,25 @@ def test_wilson_matches_scipy(p, n):
 
 
 def _curve(model, attack, threat, acc, n=300):
-    return {"model": model, "attack": attack, "threat": threat, "eps": [0.0, 0.1, 0.2][:len(acc)], "acc": acc,
-            "n_images": n}
+    return {
+        "model": model,
+        "attack": attack,
+        "threat": threat,
+        "eps": [0.0, 0.1, 0.2][: len(acc)],
+        "acc": acc,
+        "n_images": n,
+    }
 
 
 def test_without_cached_models_the_explorers_keep_curves_and_readouts(tmp_path, monkeypatch):
     monkeypatch.setattr(artifacts, "ROOT", tmp_path / "empty")
-    results = {"config": config("smoke").as_dict(),
-               "curves": [_curve("baseline", "fgsm", "whitebox", [0.98, 0.6, 0.2]),
-                          _curve("pgd_retrained", "pgd", "transfer", [0.97, 0.9, 0.8], n=100)]}
+    results = {
+        "config": config("smoke").as_dict(),
+        "curves": [
+            _curve("baseline", "fgsm", "whitebox", [0.98, 0.6, 0.2]),
+            _curve("pgd_retrained", "pgd", "transfer", [0.97, 0.9, 0.8], n=100),
+        ],
+    }
     data = frames.build(results, ROOT)
     assert data["images"] == {} and set(data["missing"]) == {"baseline", "pgd_retrained"}
     v = data["views"]["pgd_retrained|pgd|transfer"]
@@ -48,7 +59,7 @@ def test_without_cached_models_the_explorers_keep_curves_and_readouts(tmp_path, 
     assert "No images for baseline, pgd_retrained" in html
     assert not re.search(r"(src|href)=[\"']?(https?:)?//", html), "the section must not load anything"
     for e in ids:
-        assert f"<label for=\"{e}-eps\">Epsilon</label>" in html and f'id="{e}-eps"' in html
+        assert f'<label for="{e}-eps">Epsilon</label>' in html and f'id="{e}-eps"' in html
     assert frames.build({"curves": []}, ROOT) is None and explorer.render(None, {}, {}) == ""
 
 
@@ -58,7 +69,7 @@ def test_images_and_predictions_are_the_attacked_grid_images(tmp_path, monkeypat
     monkeypatch.setattr(artifacts, "ROOT", tmp_path)
     monkeypatch.setattr(pipeline, "DATA_ROOT", ROOT / "data")
     cfg = config("smoke", n_train=400, epochs=1, guard_n=50, device="cpu")
-    curve = pipeline.curve(cfg, "baseline", "fgsm", "whitebox", epsilons=[0.0, 0.2, 0.4])
+    curve = curves.curve(cfg, "baseline", "fgsm", "whitebox", epsilons=[0.0, 0.2, 0.4])
     data = frames.build({"config": cfg.as_dict(), "curves": [curve]}, ROOT, n=3)
     assert data["labels"] == [cfg.grid_digit] * 3 and data["missing"] == []
     view = data["views"]["baseline|fgsm|whitebox"]
@@ -67,6 +78,7 @@ def test_images_and_predictions_are_the_attacked_grid_images(tmp_path, monkeypat
     model = pipeline.get_model(cfg, "baseline")
     x, y = frames.shown_images(cfg, 3)
     from PIL import Image
+
     for i, eps in enumerate(curve["eps"]):
         x_adv = fgsm(model, x, y, eps)
         assert view["preds"][i] == predict(model, x_adv).tolist()

@@ -1,5 +1,6 @@
 """The headless execution stall: explorers open no widget comm when run_all runs them, and
 advlab.runtime.engine's watchdog notices an idle kernel with a cell pending (on a fake kernel: no real one)."""
+
 import asyncio
 import itertools
 from queue import Empty
@@ -20,6 +21,7 @@ from advlab.runtime import engine, notebooks
 
 def _view(cfg, model, attack, eps, threat, n):
     import matplotlib.pyplot as plt
+
     plt.figure()
     plt.title(f"eps {eps:.2f}")
 
@@ -50,14 +52,16 @@ def test_explorer_with_a_front_end_opens_its_widgets(monkeypatch, comms):
     """The control for the test above: the same call in JupyterLab's situation does open comms."""
     monkeypatch.delenv("ADVLAB_HEADLESS", raising=False)
     widgets.explore(None, eps=0.3, view=_view)
-    assert comms.count("jupyter.widget") >= 5      # 3 menus, a slider, the output, the box
+    assert comms.count("jupyter.widget") >= 5  # 3 menus, a slider, the output, the box
 
 
 def test_run_all_kernels_are_headless(tmp_path):
     """Through the runner (a real kernel): the explorer cell prints the note and displays no widget."""
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("import os\nfrom advlab.course import widgets\nprint(os.environ['ADVLAB_HEADLESS'])"),
-                nbformat.v4.new_code_cell("widgets.explore(None, eps=0.3, view=lambda *a: None)")]
+    nb.cells = [
+        nbformat.v4.new_code_cell("import os\nfrom advlab.course import widgets\nprint(os.environ['ADVLAB_HEADLESS'])"),
+        nbformat.v4.new_code_cell("widgets.explore(None, eps=0.3, view=lambda *a: None)"),
+    ]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     src, out = tmp_path / "07_explore.ipynb", tmp_path / "out" / "07_explore.ipynb"
     nbformat.write(nb, src)
@@ -100,10 +104,11 @@ def test_runner_reruns_a_stalled_notebook_once_then_fails_in_seconds(tmp_path, m
 
 # --- the watchdog, on a fake kernel ---------------------------------------------------------------
 
+
 def test_stall_reason():
-    assert engine.stall_reason({"sent": 0, "busy": None, "idle": None}, 2, 5) is None       # just sent
+    assert engine.stall_reason({"sent": 0, "busy": None, "idle": None}, 2, 5) is None  # just sent
     assert "not started" in engine.stall_reason({"sent": 0, "busy": None, "idle": None}, 6, 5)
-    assert engine.stall_reason({"sent": 0, "busy": 1, "idle": None}, 600, 5) is None       # a long cell
+    assert engine.stall_reason({"sent": 0, "busy": 1, "idle": None}, 600, 5) is None  # a long cell
     assert engine.stall_reason({"sent": 0, "busy": 1, "idle": 2}, 6, 5) is None
     assert "reply has not arrived" in engine.stall_reason({"sent": 0, "busy": 1, "idle": 2}, 8, 5)
 
@@ -127,13 +132,19 @@ class FakeKernel:
         self.ids = (f"req{i}" for i in itertools.count())
         self.iopub, self.replies = asyncio.Queue(), asyncio.Queue()
         self.msg_id = None
-        self.shell_channel = SimpleNamespace(get_msg=self._shell_msg, send=lambda msg: None,
-                                             socket=FakeSocket(self._woken))
+        self.shell_channel = SimpleNamespace(
+            get_msg=self._shell_msg, send=lambda msg: None, socket=FakeSocket(self._woken)
+        )
         self.iopub_channel = SimpleNamespace(get_msg=self._iopub_msg)
 
     def _msg(self, msg_type, content):
-        return {"msg_type": msg_type, "header": {"msg_type": msg_type}, "content": content,
-                "parent_header": {"msg_id": self.msg_id}, "metadata": {}}
+        return {
+            "msg_type": msg_type,
+            "header": {"msg_type": msg_type},
+            "content": content,
+            "parent_header": {"msg_id": self.msg_id},
+            "metadata": {},
+        }
 
     def execute(self, code, **kwargs):
         self.msg_id = next(self.ids)
@@ -164,8 +175,9 @@ def _fake_client(kernel, stall_seconds=0.2):
     nb.cells = [nbformat.v4.new_code_cell("x = 1")]
     nb_man = SimpleNamespace(nb=nb, autosave_cell=lambda: None)
     seen = []
-    client = engine.WatchdogClient(nb_man, timeout=60, stall_seconds=stall_seconds, label="07_fake",
-                                   on_stall=seen.append)
+    client = engine.WatchdogClient(
+        nb_man, timeout=60, stall_seconds=stall_seconds, label="07_fake", on_stall=seen.append
+    )
     client.kc = kernel
     return client, nb.cells[0], seen
 
@@ -175,7 +187,7 @@ def test_watchdog_gives_up_on_an_idle_kernel_in_seconds(started, words):
     kernel = FakeKernel(started=started)
     client, cell, seen = _fake_client(kernel)
     with pytest.raises(engine.KernelStalled, match=words):
-        asyncio.run(asyncio.wait_for(client.async_execute_cell(cell, 0), 10))   # not the 60 s timeout
+        asyncio.run(asyncio.wait_for(client.async_execute_cell(cell, 0), 10))  # not the 60 s timeout
     assert len(seen) == 1 and seen[0].startswith("07_fake cell [") and "waking" in seen[0]
     assert kernel.shell_channel.socket.woken >= 1
 
@@ -195,7 +207,7 @@ def test_a_long_busy_cell_is_not_a_stall():
         task = asyncio.ensure_future(client.async_execute_cell(cell, 0))
         await asyncio.sleep(0.05)
         kernel.iopub.put_nowait(kernel._msg("status", {"execution_state": "busy"}))
-        await asyncio.sleep(1.0)                          # five times stall_seconds, busy all along
+        await asyncio.sleep(1.0)  # five times stall_seconds, busy all along
         kernel.iopub.put_nowait(kernel._msg("status", {"execution_state": "idle"}))
         kernel.replies.put_nowait(kernel._msg("execute_reply", {"status": "ok", "execution_count": 1}))
         await asyncio.wait_for(task, 10)

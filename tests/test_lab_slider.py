@@ -7,6 +7,7 @@ eps slider with the keyboard and waits for the output to change.
 Skipped, with the reason, without Chromium (apt-get install chromium), Playwright (pip install
 playwright) or JupyterLab. Marked slow: starting JupyterLab and a browser takes half a minute or more.
 """
+
 import json
 import os
 import shutil
@@ -22,10 +23,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("ADVLAB_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 KERNEL = "advlab-lab-test"
-CELL = '''%matplotlib inline
+CELL = """%matplotlib inline
 import matplotlib.pyplot as plt
 from advlab.course import widgets
 
@@ -35,7 +42,7 @@ def view(cfg, model, attack, eps, threat, n):
     plt.plot([0, 1], [0, eps])
 
 widgets.explore(None, eps=0.2, view=view)
-'''
+"""
 
 
 def _missing() -> str | None:
@@ -65,9 +72,15 @@ def lab(tmp_path):
     kernel runs this Python without ADVLAB_HEADLESS, as `make lab`'s does."""
     spec = tmp_path / "jupyter" / "kernels" / KERNEL
     spec.mkdir(parents=True)
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "Python (advlab test)", "language": "python"}))
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "Python (advlab test)",
+                "language": "python",
+            }
+        )
+    )
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(CELL)]
     nb.metadata["kernelspec"] = {"name": KERNEL, "display_name": "Python (advlab test)", "language": "python"}
@@ -76,18 +89,33 @@ def lab(tmp_path):
 
     port, token = _free_port(), "advlab-test-token"
     env = {k: v for k, v in os.environ.items() if k != "ADVLAB_HEADLESS"}
-    env.update(JUPYTER_PATH=str(tmp_path / "jupyter"), JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
-               JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"), JUPYTER_DATA_DIR=str(tmp_path / "data"),
-               JUPYTERLAB_SETTINGS_DIR=str(tmp_path / "settings"),
-               JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "workspaces"),
-               PYTHONPATH=os.pathsep.join([str(ROOT / "lib")] + [p for p in [env.get("PYTHONPATH")] if p]))
+    env.update(
+        JUPYTER_PATH=str(tmp_path / "jupyter"),
+        JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
+        JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
+        JUPYTER_DATA_DIR=str(tmp_path / "data"),
+        JUPYTERLAB_SETTINGS_DIR=str(tmp_path / "settings"),
+        JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "workspaces"),
+        PYTHONPATH=os.pathsep.join([str(ROOT / "lib")] + [p for p in [env.get("PYTHONPATH")] if p]),
+    )
     log = open(tmp_path / "lab.log", "w")
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "jupyter-lab"), "--no-browser", "--ip=127.0.0.1",
-                             f"--port={port}", f"--IdentityProvider.token={token}", "--ServerApp.port_retries=0",
-                             "--allow-root",
-                             f"--ServerApp.root_dir={tmp_path / 'work'}", "--LabApp.news_url=None",
-                             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "jupyter-lab"),
+            "--no-browser",
+            "--ip=127.0.0.1",
+            f"--port={port}",
+            f"--IdentityProvider.token={token}",
+            "--ServerApp.port_retries=0",
+            "--allow-root",
+            f"--ServerApp.root_dir={tmp_path / 'work'}",
+            "--LabApp.news_url=None",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 120
@@ -101,9 +129,10 @@ def lab(tmp_path):
                 time.sleep(0.5)
         yield f"{base}/lab/tree/explorer.ipynb?token={token}"
     finally:
-        try:   # shuts the kernels down too
-            urllib.request.urlopen(urllib.request.Request(f"{base}/api/shutdown?token={token}", method="POST"),
-                                   timeout=10)
+        try:  # shuts the kernels down too
+            urllib.request.urlopen(
+                urllib.request.Request(f"{base}/api/shutdown?token={token}", method="POST"), timeout=10
+            )
             proc.wait(30)
         except Exception:
             proc.terminate()
@@ -119,7 +148,7 @@ def test_lab_explorer_slider_changes_the_output(lab):
         try:
             page = browser.new_page()
             page.set_default_timeout(120_000)
-            expect.set_options(timeout=120_000)     # a loaded machine: the kernel imports torch
+            expect.set_options(timeout=120_000)  # a loaded machine: the kernel imports torch
             page.goto(lab)
             page.locator(".jp-Notebook .jp-Cell .cm-content").first.click()
             expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")).to_have_count(1)

@@ -1,4 +1,5 @@
 """The package's layers, read from the code: imports run one way, no cycle, few imports inside functions."""
+
 import ast
 from pathlib import Path
 
@@ -25,16 +26,22 @@ def modules() -> dict[str, Path]:
 def imports(path: Path, known: set[str]) -> list[tuple[str, bool]]:
     """``(imported advlab module, inside a function?)`` for every import of an advlab module in ``path``."""
     tree = ast.parse(path.read_text())
-    local = {id(n) for f in ast.walk(tree) if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))
-             for n in ast.walk(f) if isinstance(n, (ast.Import, ast.ImportFrom))}
+    local = {
+        id(n)
+        for f in ast.walk(tree)
+        if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))
+        for n in ast.walk(f)
+        if isinstance(n, (ast.Import, ast.ImportFrom))
+    }
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             # "from advlab.course import pipeline" imports the module advlab.course.pipeline
-            names = [f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in known else node.module
-                     for a in node.names]
+            names = [
+                f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in known else node.module for a in node.names
+            ]
         else:
             continue
         found += [(n, id(node) in local) for n in names if n == "advlab" or n.startswith("advlab.")]
@@ -59,8 +66,12 @@ def test_no_relative_imports_and_the_layers_exist():
 
 
 def test_imports_run_one_way():
-    wrong = [f"{src} -> {dst}" for src, deps in graph().items() for dst, _ in deps
-             if layer(src) is not None and (layer(dst) is None or layer(dst) > layer(src))]
+    wrong = [
+        f"{src} -> {dst}"
+        for src, deps in graph().items()
+        for dst, _ in deps
+        if layer(src) is not None and (layer(dst) is None or layer(dst) > layer(src))
+    ]
     assert not wrong, "imports against the layers (core < evaluation < course < report < runtime):\n" + "\n".join(wrong)
 
 
@@ -73,7 +84,7 @@ def test_no_import_cycle():
         stack.append(node)
         for nxt in g.get(node, []):
             if state.get(nxt) == "open":
-                pytest.fail("import cycle: " + " -> ".join(stack[stack.index(nxt):] + [nxt]))
+                pytest.fail("import cycle: " + " -> ".join(stack[stack.index(nxt) :] + [nxt]))
             if nxt not in state:
                 visit(nxt)
         stack.pop()
@@ -106,7 +117,9 @@ def test_short_modules_and_functions():
 def test_the_checks_can_fail(tmp_path):
     """The import reader sees a wrong-way import and an import inside a function."""
     (tmp_path / "core").mkdir()
-    (tmp_path / "core" / "bad.py").write_text("from advlab.course import pipeline\n\ndef f():\n    import advlab.report\n")
+    (tmp_path / "core" / "bad.py").write_text(
+        "from advlab.course import pipeline\n\ndef f():\n    import advlab.report\n"
+    )
     deps = imports(tmp_path / "core" / "bad.py", {"advlab.course.pipeline"})
     assert deps == [("advlab.course.pipeline", False), ("advlab.report", True)]
     assert layer("advlab.core.bad") == 0 and layer("advlab.course.pipeline") == 2

@@ -121,7 +121,7 @@ def test_one_setup_cell_after_the_parameters(stem):
         "chdir_root(",
         "plots.setup(",
         "story.compute_time(",
-        "pipeline.record(",
+        "records.record(",
         "plots.save_figure(",
         "figures.append(",
         "profiles.config(",

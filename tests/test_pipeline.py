@@ -1,11 +1,12 @@
 """The cache's `force` semantics and profile plumbing (no training here)."""
+
 import os
 import time
 
 import pytest
 
-from advlab.course import artifacts, pipeline, robustness
 from advlab.core.errors import AdvlabError
+from advlab.course import artifacts, pipeline, robustness
 from advlab.course.profiles import config
 from advlab.evaluation.sanity import MODEL_CHECKS
 
@@ -56,7 +57,10 @@ def test_unknown_names_are_clear_errors():
 
 def test_on_the_fly_model_names_and_keys():
     cfg = config("quick")
-    assert pipeline.on_the_fly_spec("fast_adv") == ("fast_adv", 1) and pipeline.on_the_fly_spec("madry_adv_w4") == ("madry_adv", 4)
+    assert pipeline.on_the_fly_spec("fast_adv") == ("fast_adv", 1) and pipeline.on_the_fly_spec("madry_adv_w4") == (
+        "madry_adv",
+        4,
+    )
     for bad in ("fast_adv_w0", "fast_adv_wx", "slow_adv", "baseline"):
         assert pipeline.on_the_fly_spec(bad) is None, bad
     assert pipeline.on_the_fly_spec("fast_pgd_adv_w2") == ("fast_pgd_adv", 2)
@@ -87,11 +91,14 @@ def test_madry_model_trains_caches_and_evaluates(tmp_path, monkeypatch):
     """The paper profile's Madry model, shrunk: trained once with PGD on the fly, then loaded from the
     cache; its robust evaluation and sanity checks are cached too."""
     from pathlib import Path
+
     import torch
+
     monkeypatch.setattr(artifacts, "ROOT", tmp_path)
     monkeypatch.setattr(pipeline, "DATA_ROOT", Path(__file__).resolve().parents[1] / "data")
-    cfg = config("smoke", n_train=1200, madry_epochs=1, madry_steps=2, guard_n=100, robust_n=50, sanity_n=50,
-                 device="cpu")
+    cfg = config(
+        "smoke", n_train=1200, madry_epochs=1, madry_steps=2, guard_n=100, robust_n=50, sanity_n=50, device="cpu"
+    )
     assert pipeline.on_the_fly_models(cfg) == ["fast_adv", "fast_pgd_adv", "madry_adv"]
     model = pipeline.get_model(cfg, "madry_adv")
     info = pipeline.model_info(cfg, "madry_adv")
@@ -109,6 +116,7 @@ def test_madry_model_trains_caches_and_evaluates(tmp_path, monkeypatch):
 
 def test_cached_builds_once_per_params_and_force_rebuilds(tmp_path, monkeypatch):
     from advlab.course import artifacts
+
     monkeypatch.setattr(artifacts, "ROOT", tmp_path)
     calls = []
 

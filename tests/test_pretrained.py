@@ -1,5 +1,6 @@
 """Shipped weights (pretrained/smoke/): verified loading, clear errors, export, and `--pretrained` runs that
 train nothing."""
+
 import json
 import os
 import shutil
@@ -10,15 +11,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from advlab.core import adversarial_training
-from advlab.course import artifacts, pipeline, pretrained, pretrained_cli
-from advlab.runtime import cli as runner
-from advlab.core import training
+from advlab.core import adversarial_training, training
 from advlab.core.checkpoint import save_model
 from advlab.core.errors import AdvlabError
 from advlab.core.inference import evaluate
 from advlab.core.models import BaselineCNN
+from advlab.course import artifacts, pipeline, pretrained, pretrained_cli
 from advlab.course.profiles import config
+from advlab.runtime import cli as runner
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "pretrained"
@@ -40,7 +40,9 @@ def test_shipped_smoke_models_verify_and_match_the_smoke_profile(here):
     cfg = config("smoke", device="cpu")
     names = pretrained_cli.check(cfg)
     manifest = pretrained.manifest("smoke")
-    assert set(manifest["models"]) == set(names) == set(pipeline.MODELS + ["fast_adv", "fast_pgd_adv", "fast_pgd_adv_w2"])
+    assert (
+        set(manifest["models"]) == set(names) == set(pipeline.MODELS + ["fast_adv", "fast_pgd_adv", "fast_pgd_adv_w2"])
+    )
     x, y = pipeline.test_data(cfg)
     for name in names:
         e = manifest["models"][name]
@@ -77,9 +79,16 @@ def test_tampered_or_missing_weights_are_clear_errors(here):
 def test_pretrained_pipeline_trains_nothing(here, monkeypatch):
     """With cfg.pretrained every model (and its metadata) comes from the shipped files; what is computed from
     them is cached under keys of their own."""
+
     def no_training(*args, **kwargs):
         raise AssertionError("a model was trained")
-    for module, name in ((pipeline, "fit"), (training, "fit"), (adversarial_training, "fit"), (pipeline, "train_on_the_fly")):
+
+    for module, name in (
+        (pipeline, "fit"),
+        (training, "fit"),
+        (adversarial_training, "fit"),
+        (pipeline, "train_on_the_fly"),
+    ):
         monkeypatch.setattr(module, name, no_training)
     cfg = config("smoke", device="cpu", pretrained=True)
     for name in pretrained_cli.profile_models(cfg):
@@ -88,7 +97,7 @@ def test_pretrained_pipeline_trains_nothing(here, monkeypatch):
         assert all(torch.equal(v, shipped.state_dict()[k]) for k, v in model.state_dict().items())
         assert pipeline.model_info(cfg, name) == pretrained.info("smoke", name)
         assert pipeline.model_key(cfg, name) != pipeline.trained_key(cfg, name)
-    x, y = pipeline.adversarial_set(cfg, "fgsm")          # crafted on the shipped baseline
+    x, y = pipeline.adversarial_set(cfg, "fgsm")  # crafted on the shipped baseline
     assert len(x) == cfg.adv_n_train * (1 + len(cfg.adv_epsilons))
     assert not (here / "artifacts" / "models").exists()
 
@@ -113,8 +122,11 @@ def test_export_copies_verifies_and_measures(here):
         pretrained_cli.export("smoke", ["baseline"], root=here / "out")
     torch.manual_seed(0)
     model = BaselineCNN()
-    save_model(model.eval(), artifacts.path(f"models/{pipeline.model_key(cfg, 'baseline')}", ".pt"),
-               {"name": "baseline", "losses": [1.0], "device": "cpu", "train_seconds": 1.0})
+    save_model(
+        model.eval(),
+        artifacts.path(f"models/{pipeline.model_key(cfg, 'baseline')}", ".pt"),
+        {"name": "baseline", "losses": [1.0], "device": "cpu", "train_seconds": 1.0},
+    )
     path = pretrained_cli.export("smoke", ["baseline"], root=here / "out")
     manifest = json.loads(path.read_text())
     e = manifest["models"]["baseline"]
@@ -128,8 +140,14 @@ def test_export_copies_verifies_and_measures(here):
 def test_run_all_pretrained_smoke_trains_nothing(tmp_path):
     """`run_all.py --profile smoke --pretrained` (notebook 01) with an empty cache: no model is trained."""
     env = {**os.environ, "ADVLAB_ARTIFACTS": str(tmp_path)}
-    proc = subprocess.run([sys.executable, "run_all.py", "--profile", "smoke", "--pretrained", "--only", "01",
-                           "--no-report"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [sys.executable, "run_all.py", "--profile", "smoke", "--pretrained", "--only", "01", "--no-report"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert not list(tmp_path.rglob("*.pt")) and not list(tmp_path.rglob("*.ckpt")), "something was trained"
     part = json.loads((ROOT / "report" / "smoke" / "parts" / "01_baseline.json").read_text())

@@ -1,4 +1,5 @@
 """run_all.py checks its arguments before running anything: a one-line error and exit code 2."""
+
 import json
 import subprocess
 import sys
@@ -14,19 +15,21 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_all(*args):
-    return subprocess.run([sys.executable, "run_all.py", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run([sys.executable, "run_all.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.parametrize("args, words", [
-    (["--profile", "nope"], ["unknown profile", "smoke"]),
-    (["--only", "02,07"], ["unknown notebook", "07"]),
-    (["--set", "nope=1"], ["unknown field", "nope"]),
-    (["--set", "epochs=abc"], ["epochs", "expected int"]),
-    (["--set", "epochs"], ["name=value"]),
-    (["--device", "tpu"], ["unknown device"]),
-    (["--bogus"], ["unrecognized"]),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--profile", "nope"], ["unknown profile", "smoke"]),
+        (["--only", "02,07"], ["unknown notebook", "07"]),
+        (["--set", "nope=1"], ["unknown field", "nope"]),
+        (["--set", "epochs=abc"], ["epochs", "expected int"]),
+        (["--set", "epochs"], ["name=value"]),
+        (["--device", "tpu"], ["unknown device"]),
+        (["--bogus"], ["unrecognized"]),
+    ],
+)
 def test_bad_arguments_one_line_exit_2(args, words):
     r = run_all(*args)
     assert r.returncode == 2, r.stderr
@@ -45,20 +48,39 @@ def test_unavailable_device():
 
 
 def test_parse_args_values():
-    plan = runner.parse_args(["--profile", "smoke", "--only", "2,03_adversarial_training", "--set", "lr=1",
-                              "n_test=null", "--set", "sweep_epsilons=[0, 0.1]", "--force"])
+    plan = runner.parse_args(
+        [
+            "--profile",
+            "smoke",
+            "--only",
+            "2,03_adversarial_training",
+            "--set",
+            "lr=1",
+            "n_test=null",
+            "--set",
+            "sweep_epsilons=[0, 0.1]",
+            "--force",
+        ]
+    )
     assert plan.notebooks == ["02_fgsm_attack", "03_adversarial_training"]
     assert plan.overrides == {"lr": 1.0, "n_test": None, "sweep_epsilons": [0, 0.1]}
     assert plan.cfg.profile == "smoke" and plan.cfg.n_train == 5000 and plan.cfg.lr == 1.0 and plan.force
-    assert runner.parse_args([]).notebooks == ["01_baseline", "02_fgsm_attack", "03_adversarial_training",
-                                               "04_generalization", "05_on_the_fly_adversarial_training"]
+    assert runner.parse_args([]).notebooks == [
+        "01_baseline",
+        "02_fgsm_attack",
+        "03_adversarial_training",
+        "04_generalization",
+        "05_on_the_fly_adversarial_training",
+    ]
 
 
 def test_parameters_injected(tmp_path):
     import nbformat
+
     nb = nbformat.v4.new_notebook()
-    cell = nbformat.v4.new_code_cell("profile = 'quick'\ndevice = 'auto'\nforce = False\noverrides = {}\n"
-                                     "epochs = 3\nn_test = 2000\n")
+    cell = nbformat.v4.new_code_cell(
+        "profile = 'quick'\ndevice = 'auto'\nforce = False\noverrides = {}\nepochs = 3\nn_test = 2000\n"
+    )
     cell.metadata["tags"] = ["parameters"]
     nb.cells = [cell]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -66,17 +88,26 @@ def test_parameters_injected(tmp_path):
     nbformat.write(nb, path)
     plan = runner.parse_args(["--profile", "smoke", "--set", "epochs=7"])
     params = notebooks.notebook_parameters(path, plan)
-    assert params == {"profile": "smoke", "device": "auto", "force": False, "overrides": {"epochs": 7},
-                      "epochs": 7, "n_test": 300}
+    assert params == {
+        "profile": "smoke",
+        "device": "auto",
+        "force": False,
+        "overrides": {"epochs": 7},
+        "epochs": 7,
+        "n_test": 300,
+    }
 
 
 def test_kernel_runs_this_python_and_failure_is_reported(tmp_path):
     """A tiny notebook through papermill with the temporary kernelspec: a failing cell gives a clear
     message naming the notebook and cell, and the partly executed notebook is kept."""
     import nbformat
+
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("import os, sys\nprint(sys.executable, os.environ['ADVLAB_PROGRESS'])"),
-                nbformat.v4.new_code_cell("raise ValueError('boom')")]
+    nb.cells = [
+        nbformat.v4.new_code_cell("import os, sys\nprint(sys.executable, os.environ['ADVLAB_PROGRESS'])"),
+        nbformat.v4.new_code_cell("raise ValueError('boom')"),
+    ]
     nb.metadata["kernelspec"] = {"name": "some-other-kernel", "display_name": "X", "language": "python"}
     src, out = tmp_path / "07_demo.ipynb", tmp_path / "out" / "07_demo.ipynb"
     nbformat.write(nb, src)
@@ -95,14 +126,19 @@ def test_kernel_runs_this_python_and_failure_is_reported(tmp_path):
 def test_failing_notebook_exit_1_keeps_notebook_and_builds_partial_report(tmp_path, capsys):
     """run_all on a stand-in repository whose 01_baseline records a part and then fails."""
     import nbformat
+
     nb = nbformat.v4.new_notebook()
     params = nbformat.v4.new_code_cell("profile = 'quick'\ndevice = 'auto'\nforce = False\noverrides = {}\n")
     params.metadata["tags"] = ["parameters"]
-    nb.cells = [params,
-                nbformat.v4.new_code_cell("from advlab.core.io import write_json\n"
-                                          "write_json(f'report/{profile}/parts/01_baseline.json', {'notebook': '01_baseline',"
-                                          " 'device': 'cpu', 'models': {'baseline': {'clean_acc': 0.97}}})"),
-                nbformat.v4.new_code_cell("raise ValueError('boom')")]
+    nb.cells = [
+        params,
+        nbformat.v4.new_code_cell(
+            "from advlab.core.io import write_json\n"
+            "write_json(f'report/{profile}/parts/01_baseline.json', {'notebook': '01_baseline',"
+            " 'device': 'cpu', 'models': {'baseline': {'clean_acc': 0.97}}})"
+        ),
+        nbformat.v4.new_code_cell("raise ValueError('boom')"),
+    ]
     (tmp_path / "notebooks").mkdir()
     nbformat.write(nb, tmp_path / "notebooks" / "01_baseline.ipynb")
     code = runner.main(["--profile", "smoke", "--only", "01"], root=tmp_path)
@@ -115,15 +151,16 @@ def test_failing_notebook_exit_1_keeps_notebook_and_builds_partial_report(tmp_pa
     assert (folder / "01_baseline.ipynb").exists() and (folder / "index.html").exists()
     models = json.loads((folder / "results.json").read_text())["models"]
     assert list(models) == ["baseline"] and models["baseline"]["clean_acc"] == 0.97
-    lo, hi = models["baseline"]["clean_ci95"]          # the report adds a Wilson interval on all 10,000 images
+    lo, hi = models["baseline"]["clean_ci95"]  # the report adds a Wilson interval on all 10,000 images
     assert models["baseline"]["n_images"] == 10000 and lo < 0.97 < hi
-    assert not (folder / "timings.json").exists()        # only finished notebooks are timed
+    assert not (folder / "timings.json").exists()  # only finished notebooks are timed
 
 
 def test_a_hung_cell_times_out_and_the_notebook_is_rerun_once(tmp_path, monkeypatch, capsys):
     """A cell past ADVLAB_CELL_TIMEOUT (standing in for a lost kernel reply) reruns the notebook once,
     then fails with a message that says how to lift the limit."""
     import nbformat
+
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("import time\ntime.sleep(30)")]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}

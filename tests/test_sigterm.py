@@ -4,6 +4,7 @@ partly executed notebook kept, the kernel shut down; a rerun gives the numbers o
 Each run is notebook 01 on the smoke profile, shrunk with --set, in its own stand-in repository (a
 temporary folder with the real notebooks, data and library linked in), so the runs share no cache.
 """
+
 import json
 import os
 import signal
@@ -23,8 +24,11 @@ def stand_in_repo(folder: Path) -> Path:
     folder.mkdir()
     (folder / "pyproject.toml").write_text("# stand-in: pipeline.chdir_root looks for this file\n")
     (folder / "lib").mkdir()
-    for name, target in [("lib/advlab", ROOT / "lib" / "advlab"), ("notebooks", ROOT / "notebooks"),
-                         ("data", ROOT / "data")]:
+    for name, target in [
+        ("lib/advlab", ROOT / "lib" / "advlab"),
+        ("notebooks", ROOT / "notebooks"),
+        ("data", ROOT / "data"),
+    ]:
         (folder / name).symlink_to(target, target_is_directory=True)
     return folder
 
@@ -32,8 +36,14 @@ def stand_in_repo(folder: Path) -> Path:
 def start(root: Path) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != "ADVLAB_ARTIFACTS"}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "lib")] + [p for p in [env.get("PYTHONPATH")] if p])
-    return subprocess.Popen([sys.executable, "-c", RUN, str(root), *ARGS], cwd=root, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-c", RUN, str(root), *ARGS],
+        cwd=root,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def finish(proc: subprocess.Popen, timeout=600):
@@ -63,7 +73,9 @@ def alive(pid: int) -> bool:
 
 
 def clean_acc(root: Path) -> float:
-    return json.loads((root / "report" / "smoke" / "parts" / "01_baseline.json").read_text())["models"]["baseline"]["clean_acc"]
+    return json.loads((root / "report" / "smoke" / "parts" / "01_baseline.json").read_text())["models"]["baseline"][
+        "clean_acc"
+    ]
 
 
 @pytest.mark.slow
@@ -95,11 +107,13 @@ def test_sigterm_like_ctrl_c(tmp_path):
 
     assert code == 143, err
     last = err.strip().splitlines()[-1]
-    assert last == ("run_all: interrupted (SIGTERM): finished notebooks and their results are kept, and the "
-                    "notebook that was running, partly executed; the report was not rebuilt")
+    assert last == (
+        "run_all: interrupted (SIGTERM): finished notebooks and their results are kept, and the "
+        "notebook that was running, partly executed; the report was not rebuilt"
+    )
     assert "Traceback" not in err
     partial = json.loads((cut / "report" / "smoke" / "01_baseline.ipynb").read_text())
-    assert partial["metadata"]["kernelspec"]["name"] != "advlab-run-all"      # its own kernelspec back
+    assert partial["metadata"]["kernelspec"]["name"] != "advlab-run-all"  # its own kernelspec back
     assert not running.exists()
     time.sleep(1)
     assert not [pid for pid in kernels if alive(pid)], "the kernel outlived run_all"

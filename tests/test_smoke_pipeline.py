@@ -4,6 +4,7 @@ Artifacts (models, sets, curves) go to a temporary folder (ADVLAB_ARTIFACTS), so
 computed afresh; the executed notebooks, report and figures land in report/smoke/ and figures/smoke/
 as for a user. Takes a few minutes on 2 CPU cores. Deselect with `pytest -m "not slow"`.
 """
+
 import json
 import os
 import re
@@ -27,8 +28,14 @@ def smoke_run(tmp_path_factory):
         pytest.fail(f"notebooks missing: {missing}")
     env = {**os.environ, "ADVLAB_ARTIFACTS": str(tmp_path_factory.mktemp("artifacts"))}
     start = time.time() - 1
-    proc = subprocess.run([sys.executable, "run_all.py", "--profile", "smoke"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=1800)
+    proc = subprocess.run(
+        [sys.executable, "run_all.py", "--profile", "smoke"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     return proc, start
 
 
@@ -56,7 +63,11 @@ def test_smoke_results_schema(smoke_run):
         m = results["models"][model]
         assert isinstance(m["clean_acc"], float), model
         r = m["robust_eval"]
-        assert r["eps"] == 0.3 and r["n_images"] == 100 and set(r["attacks"]) == {"fgsm", "pgd5x2_ce", "pgd5x1_cw", "apgd_ce", "apgd_t"}
+        assert (
+            r["eps"] == 0.3
+            and r["n_images"] == 100
+            and set(r["attacks"]) == {"fgsm", "pgd5x2_ce", "pgd5x1_cw", "apgd_ce", "apgd_t"}
+        )
         assert 0 <= r["robust_acc"] <= min(min(r["attacks"].values()), r["clean_acc"]), model
         assert set(m["sanity"]) >= {"noise_hurts_less", "label_leaking", "pgd_not_weaker_than_fgsm"}
         assert all(isinstance(c["passed"], bool) and c["detail"] for c in m["sanity"].values())
@@ -89,8 +100,14 @@ def test_smoke_figures_and_page(smoke_run):
 
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def _playwright():
@@ -139,8 +156,11 @@ def test_explorer_works_offline_in_a_browser(smoke_run):
             slider, readout = ex.get_by_label("Epsilon", exact=True), ex.locator(".ex-readout")
 
             def state():
-                return (readout.inner_text(), [i.get_attribute("src") for i in ex.locator(".ex-images img").all()],
-                        ex.locator("circle.marker").get_attribute("cx"))
+                return (
+                    readout.inner_text(),
+                    [i.get_attribute("src") for i in ex.locator(".ex-images img").all()],
+                    ex.locator("circle.marker").get_attribute("cx"),
+                )
 
             ex.get_by_label("Model", exact=True).select_option("baseline")
             ex.get_by_label("Attack", exact=True).select_option("fgsm")
@@ -160,7 +180,7 @@ def test_explorer_works_offline_in_a_browser(smoke_run):
             page.keyboard.press("End")
             end = state()
             assert f"eps {c['eps'][-1]:.2f}" in end[0] and end[1] != moved[1]
-            ex.get_by_label("Model", exact=True).select_option("pgd_retrained")   # another model at the same eps
+            ex.get_by_label("Model", exact=True).select_option("pgd_retrained")  # another model at the same eps
             other = state()
             c2 = curves[("pgd_retrained", "fgsm", "whitebox")]
             assert f"eps {c2['eps'][-1]:.2f}: accuracy {100 * c2['acc'][-1]:.1f}%" in other[0]

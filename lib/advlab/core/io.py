@@ -1,4 +1,5 @@
 """Atomic file writes: a crash or an interrupt never leaves a half-written file under the final name."""
+
 from __future__ import annotations
 
 import contextlib
@@ -6,8 +7,8 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 
 @contextlib.contextmanager
@@ -47,6 +48,9 @@ def quarantine(p: Path, why: str) -> Path:
     """Move the unreadable cache entry ``p`` aside to ``<p>.corrupt`` (replacing an older one) and say so."""
     bad = p.with_name(p.name + ".corrupt")
     os.replace(p, bad)
-    print(f"advlab: warning: cached {p} is unreadable ({why}); moved it to {bad.name} and rebuilding it",
-          file=sys.stderr, flush=True)
+    print(
+        f"advlab: warning: cached {p} is unreadable ({why}); moved it to {bad.name} and rebuilding it",
+        file=sys.stderr,
+        flush=True,
+    )
     return bad

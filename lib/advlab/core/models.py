@@ -1,8 +1,9 @@
 """The seed's CNN (as the seed blog post describes it): three 2x2 convolutions with 2x2 max-pooling,
-three dense layers with BatchNorm and dropout. Inputs are pixels in [0, 1]; the model scales them itself to unit standard
-deviation (dividing by MNIST's 0.3081), so an attack perturbs and clamps in pixel space. There is no
-mean shift: a blank pixel stays exactly 0, which keeps max-pooling ties exact, so the gradient, and
-FGSM, do not depend on how a batch is split."""
+three dense layers with BatchNorm and dropout. Inputs are pixels in [0, 1]; the model scales them
+itself to unit standard deviation (dividing by MNIST's 0.3081), so an attack perturbs and clamps in
+pixel space. There is no mean shift: a blank pixel stays exactly 0, which keeps max-pooling ties
+exact, so the gradient, and FGSM, do not depend on how a batch is split."""
+
 from __future__ import annotations
 
 import torch
@@ -34,20 +35,31 @@ class BaselineCNN(nn.Module):
         c1, c2, c3, h1, h2 = (w * width for w in (32, 64, 128, 128, 64))
         self.width = width
         self.features = nn.Sequential(
-            nn.Conv2d(1, c1, kernel_size=2), nn.ReLU(), nn.MaxPool2d(2),   # 28 -> 27 -> 13
-            nn.Conv2d(c1, c2, kernel_size=2), nn.ReLU(), nn.MaxPool2d(2),  # 13 -> 12 -> 6
-            nn.Conv2d(c2, c3, kernel_size=2), nn.ReLU(), nn.MaxPool2d(2),  # 6 -> 5 -> 2
+            nn.Conv2d(1, c1, kernel_size=2),
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # 28 -> 27 -> 13
+            nn.Conv2d(c1, c2, kernel_size=2),
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # 13 -> 12 -> 6
+            nn.Conv2d(c2, c3, kernel_size=2),
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # 6 -> 5 -> 2
         )
         if fast:  # same modules, ReLU and MaxPool swapped (see the class docstring)
             f = self.features
-            self.features = nn.Sequential(f[0], MaxPool2x2(), f[1], f[3], MaxPool2x2(), f[4],
-                                          f[6], MaxPool2x2(), f[7])
+            self.features = nn.Sequential(f[0], MaxPool2x2(), f[1], f[3], MaxPool2x2(), f[4], f[6], MaxPool2x2(), f[7])
             self.to(memory_format=torch.channels_last)
         self.fast = fast
         self.classifier = nn.Sequential(
-            nn.Flatten(),                                                  # c3 * 2 * 2
-            nn.Linear(c3 * 4, h1), nn.BatchNorm1d(h1), nn.ReLU(), nn.Dropout(0.5),
-            nn.Linear(h1, h2), nn.BatchNorm1d(h2), nn.ReLU(), nn.Dropout(0.5),
+            nn.Flatten(),  # c3 * 2 * 2
+            nn.Linear(c3 * 4, h1),
+            nn.BatchNorm1d(h1),
+            nn.ReLU(),
+            nn.Dropout(0.5),
+            nn.Linear(h1, h2),
+            nn.BatchNorm1d(h2),
+            nn.ReLU(),
+            nn.Dropout(0.5),
             nn.Linear(h2, num_classes),
         )
 
@@ -56,9 +68,9 @@ class BaselineCNN(nn.Module):
         if not self.fast:
             return self.classifier(self.features(x / MNIST_STD))
         f = self.features
-        x = x[..., :_kept(x, -2), :_kept(x, -1)] / MNIST_STD
+        x = x[..., : _kept(x, -2), : _kept(x, -1)] / MNIST_STD
         for i in (0, 3, 6):  # conv -> pool -> ReLU, on the rows and columns the pooling keeps
-            x = f[i + 2](f[i + 1](f[i](x[..., :_kept(x, -2), :_kept(x, -1)])))
+            x = f[i + 2](f[i + 1](f[i](x[..., : _kept(x, -2), : _kept(x, -1)])))
         return self.classifier(x)
 
 
@@ -78,8 +90,10 @@ class MaxPool2x2(nn.MaxPool2d):
         if torch.is_grad_enabled() and x.requires_grad:
             return super().forward(x)
         h, w = x.shape[-2] // 2 * 2, x.shape[-1] // 2 * 2
-        return torch.maximum(torch.maximum(x[..., 0:h:2, 0:w:2], x[..., 1:h:2, 0:w:2]),
-                             torch.maximum(x[..., 0:h:2, 1:w:2], x[..., 1:h:2, 1:w:2]))
+        return torch.maximum(
+            torch.maximum(x[..., 0:h:2, 0:w:2], x[..., 1:h:2, 0:w:2]),
+            torch.maximum(x[..., 0:h:2, 1:w:2], x[..., 1:h:2, 1:w:2]),
+        )
 
 
 def count_parameters(model: nn.Module) -> int:

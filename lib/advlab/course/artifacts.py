@@ -2,13 +2,14 @@
 that produced them: nothing is recomputed while its key is unchanged, and every write is atomic.
 The cache heals itself: an entry that cannot be read is moved aside (``<name>.corrupt``) with a
 one-line warning, and rebuilt."""
+
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -28,8 +29,14 @@ def path(name: str, suffix: str, root: Path | None = None) -> Path:
     return Path(root or ROOT) / f"{name}{suffix}"
 
 
-def cached_tensors(name: str, params: dict, build: Callable[[], dict], force: bool = False,
-                   root: Path | None = None, check: Callable[[object], bool] | None = None) -> dict:
+def cached_tensors(
+    name: str,
+    params: dict,
+    build: Callable[[], dict],
+    force: bool = False,
+    root: Path | None = None,
+    check: Callable[[object], bool] | None = None,
+) -> dict:
     """Load the dict of tensors saved under ``name``, or build, save (atomically) and return it.
     A file that does not load (or fails ``check``) is moved aside and rebuilt."""
     p = path(name, ".pt", root)
@@ -48,8 +55,7 @@ def cached_tensors(name: str, params: dict, build: Callable[[], dict], force: bo
     return value
 
 
-def cached_json(name: str, params: dict, build: Callable[[], object], force: bool = False,
-                root: Path | None = None):
+def cached_json(name: str, params: dict, build: Callable[[], object], force: bool = False, root: Path | None = None):
     """Like ``cached_tensors`` for small JSON results (curves, numbers). An entry saved for other
     parameters is rebuilt; one that cannot be read is moved aside first."""
     p = path(name, ".json", root)
@@ -58,7 +64,7 @@ def cached_json(name: str, params: dict, build: Callable[[], object], force: boo
             blob = json.loads(p.read_text())
             if not isinstance(blob, dict) or "params" not in blob or "value" not in blob:
                 raise ValueError("not a cached result")
-        except ValueError as exc:   # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             quarantine(p, f"{type(exc).__name__}: {str(exc)[:120]}")
         else:
             if blob["params"] == json.loads(json.dumps(params, default=str)):
@@ -77,7 +83,7 @@ def load_json(name: str, params: dict, root: Path | None = None):
         blob = json.loads(p.read_text())
         if isinstance(blob, dict) and blob.get("params") == json.loads(json.dumps(params, default=str)):
             return blob.get("value")
-    except (OSError, ValueError):   # unreadable: cached_json moves it aside when it rebuilds
+    except (OSError, ValueError):  # unreadable: cached_json moves it aside when it rebuilds
         pass
     return None
 

@@ -12,6 +12,7 @@ code; every problem is a one-line error naming it and the fix (exit code 2).
 
 The leaderboard is ``report/<profile>/leaderboard.json`` (written atomically); the report shows it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,7 +34,7 @@ from advlab.course.profiles import config
 
 EPS = 0.3
 N_TEST = 10000
-TOLERANCE = 1e-4            # as the MadryLab checker: rounding never makes a submission invalid
+TOLERANCE = 1e-4  # as the MadryLab checker: rounding never makes a submission invalid
 SHAPES = [(N_TEST, 28, 28), (N_TEST, 1, 28, 28), (N_TEST, 784)]
 NPY_MAGIC = b"\x93NUMPY"
 HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
@@ -41,6 +42,7 @@ SAVE_HINT = "save it with np.save('attack.npy', x_adv.astype(np.float32))"
 
 
 # --- reading and checking a submission ----------------------------------------------------------
+
 
 def load_submission(path: str | Path) -> np.ndarray:
     """The submitted array as float32 [N_TEST, 1, 28, 28], after checking its header (format, dtype,
@@ -50,8 +52,10 @@ def load_submission(path: str | Path) -> np.ndarray:
         raise AdvlabError(f"{path}: no such file; pass the path of the .npy file you saved with np.save")
     with open(path, "rb") as f:
         if f.read(len(NPY_MAGIC)) != NPY_MAGIC:
-            raise AdvlabError(f"{path} is not a .npy file (no NumPy header; .npz, pickle and text files are "
-                              f"not accepted): {SAVE_HINT}")
+            raise AdvlabError(
+                f"{path} is not a .npy file (no NumPy header; .npz, pickle and text files are "
+                f"not accepted): {SAVE_HINT}"
+            )
         f.seek(0)
         try:
             version = np.lib.format.read_magic(f)
@@ -61,14 +65,17 @@ def load_submission(path: str | Path) -> np.ndarray:
         except (ValueError, SyntaxError, TypeError) as exc:
             raise AdvlabError(f"{path} has a corrupt .npy header ({exc}): {SAVE_HINT}") from None
         if dtype.hasobject:
-            raise AdvlabError(f"{path} holds Python objects (dtype {dtype}), which are never unpickled here: "
-                              f"{SAVE_HINT}")
+            raise AdvlabError(
+                f"{path} holds Python objects (dtype {dtype}), which are never unpickled here: {SAVE_HINT}"
+            )
         if dtype.kind != "f":
             hint = " (pixels 0-255? divide by 255 first)" if dtype.kind in "iu" else ""
             raise AdvlabError(f"{path} has dtype {dtype}, expected floats in [0, 1]{hint}: {SAVE_HINT}")
         if tuple(shape) not in SHAPES:
-            raise AdvlabError(f"{path} has shape {tuple(shape)}, expected one of "
-                              f"{', '.join(str(s) for s in SHAPES)} (all {N_TEST} test images, standard order)")
+            raise AdvlabError(
+                f"{path} has shape {tuple(shape)}, expected one of "
+                f"{', '.join(str(s) for s in SHAPES)} (all {N_TEST} test images, standard order)"
+            )
         f.seek(0)
         try:
             x = np.lib.format.read_array(f, allow_pickle=False)
@@ -85,18 +92,22 @@ def check_submission(x_adv: np.ndarray, x: np.ndarray, eps: float = EPS, name: s
     """Pixels in [0, 1] and ||x_adv - x||_inf <= eps per image (within ``TOLERANCE``), else AdvlabError."""
     lo, hi = float(x_adv.min()), float(x_adv.max())
     if lo < -TOLERANCE or hi > 1 + TOLERANCE:
-        raise AdvlabError(f"{name} has pixels outside [0, 1] (min {lo:.4g}, max {hi:.4g}): "
-                          f"clip them, x_adv = np.clip(x_adv, 0, 1)")
+        raise AdvlabError(
+            f"{name} has pixels outside [0, 1] (min {lo:.4g}, max {hi:.4g}): clip them, x_adv = np.clip(x_adv, 0, 1)"
+        )
     dist = np.abs(x_adv - x).reshape(len(x), -1).max(1)
     worst = int(dist.argmax())
     if dist[worst] > eps + TOLERANCE:
         n_out = int(np.count_nonzero(dist > eps + TOLERANCE))
-        raise AdvlabError(f"{name} leaves the eps-ball: {n_out} image(s) differ from the original by more than "
-                          f"eps={eps} in some pixel (image {worst}: {dist[worst]:.4g}); are the images in the "
-                          f"standard test order? Project them: x_adv = np.clip(x_adv, x - {eps}, x + {eps})")
+        raise AdvlabError(
+            f"{name} leaves the eps-ball: {n_out} image(s) differ from the original by more than "
+            f"eps={eps} in some pixel (image {worst}: {dist[worst]:.4g}); are the images in the "
+            f"standard test order? Project them: x_adv = np.clip(x_adv, x - {eps}, x + {eps})"
+        )
 
 
 # --- scoring ------------------------------------------------------------------------------------
+
 
 def test_images() -> tuple[np.ndarray, torch.Tensor]:
     """The MNIST test images in their standard order (float32 [N, 1, 28, 28] in [0, 1]) and labels."""
@@ -110,12 +121,13 @@ def default_model(cfg) -> str:
     the highest worst-case accuracy among those with a cached robust evaluation, else the last one
     listed that is trained."""
 
-    trained = [n for n in pipeline.ON_THE_FLY
-               if artifacts.path(f"models/{pipeline.model_key(cfg, n)}", ".pt").exists()]
+    trained = [n for n in pipeline.ON_THE_FLY if artifacts.path(f"models/{pipeline.model_key(cfg, n)}", ".pt").exists()]
     if not trained:
-        raise AdvlabError(f"no on-the-fly model ({', '.join(pipeline.ON_THE_FLY)}) is trained for profile "
-                          f"{cfg.profile!r}: run notebook 05 (python run_all.py --profile {cfg.profile} --only 05), "
-                          f"or pass --model NAME")
+        raise AdvlabError(
+            f"no on-the-fly model ({', '.join(pipeline.ON_THE_FLY)}) is trained for profile "
+            f"{cfg.profile!r}: run notebook 05 (python run_all.py --profile {cfg.profile} --only 05), "
+            f"or pass --model NAME"
+        )
     robust = {}
     for n in trained:
         value = robustness.cached_robust_eval(cfg, n)
@@ -153,9 +165,18 @@ def append_entry(entry: dict, profile: str, root: str | Path = ".") -> Path:
     return p
 
 
-def submit(path: str | Path, *, name: str | None = None, profile: str = "quick", model_name: str | None = None,
-           device: str = "cpu", model: torch.nn.Module | None = None, images=None, root: str | Path = ".",
-           record: bool = True) -> dict:
+def submit(
+    path: str | Path,
+    *,
+    name: str | None = None,
+    profile: str = "quick",
+    model_name: str | None = None,
+    device: str = "cpu",
+    model: torch.nn.Module | None = None,
+    images=None,
+    root: str | Path = ".",
+    record: bool = True,
+) -> dict:
     """Check and score one submission; append it to the leaderboard unless ``record`` is False.
 
     ``model`` (with ``model_name`` as its label) and ``images = (x, y)`` replace the course's model and
@@ -169,10 +190,16 @@ def submit(path: str | Path, *, name: str | None = None, profile: str = "quick",
         model_name = model_name or default_model(cfg)
         model = pipeline.get_model(cfg, model_name)
     accuracy = score(x_adv, model, y)
-    entry = {"name": name or Path(path).stem, "accuracy": accuracy, "model": model_name or "custom",
-             "profile": profile, "eps": EPS, "n_images": len(x_adv),
-             "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest(),
-             "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds")}
+    entry = {
+        "name": name or Path(path).stem,
+        "accuracy": accuracy,
+        "model": model_name or "custom",
+        "profile": profile,
+        "eps": EPS,
+        "n_images": len(x_adv),
+        "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest(),
+        "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+    }
     if record:
         entry["leaderboard"] = str(append_entry(entry, profile, root))
     return entry
@@ -182,21 +209,33 @@ def main(argv=None, model: torch.nn.Module | None = None, images=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m advlab.course.challenge", description=__doc__.split("\n\n")[0])
     parser.add_argument("submission", help="the .npy file of adversarial test images")
     parser.add_argument("--name", help="the name on the leaderboard (default: the file's name)")
-    parser.add_argument("--profile", default="quick", help="whose models to attack: smoke, quick or paper (default quick)")
-    parser.add_argument("--model", dest="model_name",
-                        help="the model to attack (default: the most robust trained on-the-fly model)")
+    parser.add_argument(
+        "--profile", default="quick", help="whose models to attack: smoke, quick or paper (default quick)"
+    )
+    parser.add_argument(
+        "--model", dest="model_name", help="the model to attack (default: the most robust trained on-the-fly model)"
+    )
     parser.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto (default cpu)")
     parser.add_argument("--no-record", action="store_true", help="score without adding to the leaderboard")
     args = parser.parse_args(argv)
     try:
-        entry = submit(args.submission, name=args.name,
-                       profile=args.profile, model_name=args.model_name, device=args.device, model=model,
-                       images=images, record=not args.no_record)
+        entry = submit(
+            args.submission,
+            name=args.name,
+            profile=args.profile,
+            model_name=args.model_name,
+            device=args.device,
+            model=model,
+            images=images,
+            record=not args.no_record,
+        )
     except AdvlabError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"{entry['name']}: accuracy of {entry['model']} ({entry['profile']}) on your {entry['n_images']} "
-          f"adversarial images: {entry['accuracy']:.2%} (lower is a stronger attack)")
+    print(
+        f"{entry['name']}: accuracy of {entry['model']} ({entry['profile']}) on your {entry['n_images']} "
+        f"adversarial images: {entry['accuracy']:.2%} (lower is a stronger attack)"
+    )
     if "leaderboard" in entry:
         board = load_leaderboard(args.profile)
         rank = next(i for i, e in enumerate(board, 1) if e["sha256"] == entry["sha256"] and e["date"] == entry["date"])

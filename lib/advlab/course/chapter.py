@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from advlab.core.errors import AdvlabError
-from advlab.course import pipeline, plots, profiles, story
+from advlab.course import pipeline, plots, profiles, records, story
 from advlab.course.profiles import Config
 
 
@@ -39,7 +39,7 @@ class Chapter:
 
     def record(self, results: dict) -> Path:
         """Write ``results`` and the saved figures to ``report/<profile>/parts/<notebook>.json``."""
-        part = pipeline.record(self.cfg, self.notebook, {**results, "figures": list(self.figures)})
+        part = records.record(self.cfg, self.notebook, {**results, "figures": list(self.figures)})
         print(f"numbers saved to {part}")
         return part
 

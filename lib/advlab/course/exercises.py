@@ -20,6 +20,7 @@ Commands (``python -m advlab.course.exercises ...``, or the Makefile targets of 
 The notebooks themselves call :func:`setup` first: it points the data and artifact folders at the
 repository, so an exercise notebook works from any folder (the grader runs a copy in a temporary one).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,12 +48,12 @@ BUILD = EXERCISES / "build"
 
 # --- inside an exercise notebook ----------------------------------------------------------------
 
+
 def setup(profile: str = "smoke", device: str = "cpu", seed: int = 0):
     """The ``Config`` of ``profile`` for an exercise notebook, with ``data/`` and ``artifacts/`` resolved
     in the repository (models come from the cache, or are trained once and cached). Unlike
     ``pipeline.chdir_root`` it leaves the working directory alone: Otter looks for its tests there."""
     import torch
-
 
     here = os.getcwd()
     try:
@@ -68,12 +69,15 @@ def setup(profile: str = "smoke", device: str = "cpu", seed: int = 0):
 
 # --- instructor's tools -------------------------------------------------------------------------
 
+
 def _otter():
     try:
         import otter  # noqa: F401
     except ImportError as exc:
-        raise AdvlabError(f"otter-grader is not installed ({exc}): run `make venv`, or "
-                          f"`pip install otter-grader` in this environment.") from None
+        raise AdvlabError(
+            f"otter-grader is not installed ({exc}): run `make venv`, or "
+            f"`pip install otter-grader` in this environment."
+        ) from None
 
 
 def masters() -> list[Path]:
@@ -106,8 +110,10 @@ def _assign_one(master: Path, dest: Path) -> Path:
 
 def _student_view(nb: dict) -> dict:
     """What makes a student notebook: its cells (type and source) and the tests in its metadata."""
-    return {"cells": [(c["cell_type"], "".join(c["source"])) for c in nb["cells"]],
-            "tests": nb["metadata"].get("otter", {}).get("tests")}
+    return {
+        "cells": [(c["cell_type"], "".join(c["source"])) for c in nb["cells"]],
+        "tests": nb["metadata"].get("otter", {}).get("tests"),
+    }
 
 
 def assign(names: list[Path] | None = None, student_dir: Path = STUDENT, build: Path = BUILD) -> list[Path]:
@@ -140,13 +146,17 @@ def master_of(notebook: Path) -> Path:
     try:
         meta = json.loads(Path(notebook).read_text())["metadata"]
     except (OSError, ValueError, KeyError) as exc:
-        raise AdvlabError(f"{notebook} is not a readable notebook ({exc}): pass the .ipynb a student handed in") from None
+        raise AdvlabError(
+            f"{notebook} is not a readable notebook ({exc}): pass the .ipynb a student handed in"
+        ) from None
     name = meta.get("otter", {}).get("assignment_name")
     for master in masters():
         if _assignment_name(master) == name:
             return master
-    raise AdvlabError(f"{notebook} is not one of the course's exercise notebooks (assignment {name!r}); "
-                      f"known: {', '.join(_assignment_name(m) for m in masters())}")
+    raise AdvlabError(
+        f"{notebook} is not one of the course's exercise notebooks (assignment {name!r}); "
+        f"known: {', '.join(_assignment_name(m) for m in masters())}"
+    )
 
 
 def _assignment_name(master: Path) -> str | None:
@@ -180,7 +190,7 @@ def grade(notebook: str | Path, build: Path = BUILD, verbose: bool = False, thre
         shutil.copy(notebook, sub)
         run = otter_run if verbose else lambda *a, **k: _quietly(otter_run, *a, **k)
         saved = os.environ.get("OMP_NUM_THREADS")
-        os.environ["OMP_NUM_THREADS"] = str(threads)   # read by the kernel's torch at start-up
+        os.environ["OMP_NUM_THREADS"] = str(threads)  # read by the kernel's torch at start-up
         try:
             results = run(str(sub), autograder=str(zip_path), output_dir=None, no_logo=True)
         finally:
@@ -216,12 +226,17 @@ def check(build: Path = BUILD, student_dir: Path = STUDENT, log=print) -> list[s
             continue
         if _student_view(json.loads(committed_path.read_text())) != _student_view(generated):
             problems.append(f"{committed_path} differs from its master: run `make assign` and commit it")
-        for label, nb, want in (("solutions", out / "autograder" / master.name, "full"),
-                                ("student", committed_path, "zero")):
+        for label, nb, want in (
+            ("solutions", out / "autograder" / master.name, "full"),
+            ("student", committed_path, "zero"),
+        ):
             t = time.perf_counter()
             scores = grade(nb, build)
-            log(f"{master.stem} {label}: " + ", ".join(f"{q} {s:g}/{p:g}" for q, (s, p) in scores.items())
-                + f" ({time.perf_counter() - t:.0f} s)")
+            log(
+                f"{master.stem} {label}: "
+                + ", ".join(f"{q} {s:g}/{p:g}" for q, (s, p) in scores.items())
+                + f" ({time.perf_counter() - t:.0f} s)"
+            )
             if len(scores) < 3:
                 problems.append(f"{master.name}: {len(scores)} graded exercises, want at least 3")
             for q, (s, p) in scores.items():

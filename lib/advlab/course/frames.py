@@ -5,6 +5,7 @@ sliders work in a static page with no kernel. Only those images are attacked, an
 already in the cache: nothing is trained here. A model that is not cached (or whose checkpoint cannot
 be read) keeps its curve and readout, without images. :mod:`advlab.report.explorer` lays them out.
 """
+
 from __future__ import annotations
 
 import base64
@@ -22,18 +23,34 @@ from advlab.course import artifacts, pipeline
 from advlab.course.profiles import Config, field_names
 from advlab.evaluation.stats import wilson_acc
 
-N_IMAGES = 5          # images shown per view
+N_IMAGES = 5  # images shown per view
 
 # The chapters' explorers: which models, attacks and threat models each one offers, and where it starts.
 CHAPTERS = [
-    {"id": "explore-02", "title": "Chapter 2: FGSM on the baseline", "models": ["baseline"], "attacks": ["fgsm"],
-     "threats": ["whitebox"], "start": ("baseline", "fgsm", "whitebox", 0.2)},
-    {"id": "explore-04", "title": "Chapter 4: every model under FGSM and PGD, white-box and transfer",
-     "models": pipeline.MODELS, "attacks": pipeline.ATTACKS, "threats": pipeline.THREATS,
-     "start": ("pgd_retrained", "pgd", "whitebox", 0.2)},
-    {"id": "explore-05", "title": "Chapter 5: the models trained on the fly against the static ones",
-     "models": pipeline.MODELS + list(pipeline.ON_THE_FLY), "attacks": pipeline.ATTACKS,
-     "threats": pipeline.THREATS, "start": ("fast_adv", "pgd", "whitebox", 0.3)},
+    {
+        "id": "explore-02",
+        "title": "Chapter 2: FGSM on the baseline",
+        "models": ["baseline"],
+        "attacks": ["fgsm"],
+        "threats": ["whitebox"],
+        "start": ("baseline", "fgsm", "whitebox", 0.2),
+    },
+    {
+        "id": "explore-04",
+        "title": "Chapter 4: every model under FGSM and PGD, white-box and transfer",
+        "models": pipeline.MODELS,
+        "attacks": pipeline.ATTACKS,
+        "threats": pipeline.THREATS,
+        "start": ("pgd_retrained", "pgd", "whitebox", 0.2),
+    },
+    {
+        "id": "explore-05",
+        "title": "Chapter 5: the models trained on the fly against the static ones",
+        "models": pipeline.MODELS + list(pipeline.ON_THE_FLY),
+        "attacks": pipeline.ATTACKS,
+        "threats": pipeline.THREATS,
+        "start": ("fast_adv", "pgd", "whitebox", 0.3),
+    },
 ]
 
 
@@ -46,6 +63,7 @@ def accuracy_interval(correct: float, n: int) -> tuple[float, float]:
 def png_data_uri(image: torch.Tensor) -> str:
     """A 28x28 grey image in [0, 1] as a PNG data URI (a few hundred bytes)."""
     from PIL import Image
+
     pixels = (image.squeeze().clamp(0, 1) * 255).round().to(torch.uint8).numpy()
     buf = io.BytesIO()
     Image.fromarray(pixels, mode="L").save(buf, format="PNG", optimize=True)
@@ -82,7 +100,7 @@ class _Attacker:
         if name not in self.models:
             path = artifacts.path(f"models/{pipeline.model_key(self.cfg, name)}", ".pt")
             try:
-                if self.cfg.pretrained:   # the shipped weights (advlab.course.pretrained): loaded, never trained
+                if self.cfg.pretrained:  # the shipped weights (advlab.course.pretrained): loaded, never trained
                     self.models[name] = pipeline.get_model(self.cfg, name)
                 else:
                     self.models[name] = load_model(path) if path.exists() else None
@@ -100,8 +118,20 @@ class _Attacker:
                     out.append((self.x + eps * sign).clamp(0, 1))
                 else:
                     s = pipeline.pgd_settings(self.cfg, eps)
-                    out.append(pgd(src, self.x, self.y, s["eps"], s["alpha"], s["steps"], s["random_start"],
-                                   s["restarts"], seed=self.cfg.seed + 100 + round(1000 * eps), early_stop=early_stop))
+                    out.append(
+                        pgd(
+                            src,
+                            self.x,
+                            self.y,
+                            s["eps"],
+                            s["alpha"],
+                            s["steps"],
+                            s["random_start"],
+                            s["restarts"],
+                            seed=self.cfg.seed + 100 + round(1000 * eps),
+                            early_stop=early_stop,
+                        )
+                    )
             self.images[key] = (list(epsilons), out)
         return key, self.images[key]
 
@@ -144,8 +174,10 @@ def build(results: dict, root: str | Path = ".", n: int = N_IMAGES) -> dict | No
                 data["missing"].append(c["model"])
             data["views"][f"{c['model']}|{c['attack']}|{c['threat']}"] = _view(c, attacker if models_there else None)
         if attacker is not None:
-            data["images"] = {key: [[png_data_uri(img) for img in batch] for batch in images]
-                              for key, (_, images) in attacker.images.items()}
+            data["images"] = {
+                key: [[png_data_uri(img) for img in batch] for batch in images]
+                for key, (_, images) in attacker.images.items()
+            }
     data["explorers"] = [e for e in (_explorer(ch, data["views"]) for ch in CHAPTERS) if e]
     return data
 
@@ -162,5 +194,11 @@ def _explorer(chapter: dict, views: dict) -> dict | None:
     if "|".join(start[:3]) not in views:
         first = next(v for v in have if v[0] in models and v[1] in attacks and v[2] in threats)
         start[:3] = first
-    return {"id": chapter["id"], "title": chapter["title"], "models": models, "attacks": attacks,
-            "threats": threats, "start": {"model": start[0], "attack": start[1], "threat": start[2], "eps": start[3]}}
+    return {
+        "id": chapter["id"],
+        "title": chapter["title"],
+        "models": models,
+        "attacks": attacks,
+        "threats": threats,
+        "start": {"model": start[0], "attack": start[1], "threat": start[2], "eps": start[3]},
+    }

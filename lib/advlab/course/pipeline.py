@@ -4,6 +4,7 @@ So every notebook runs on its own, and nothing is computed twice.
 
 Model names: ``baseline``, ``fgsm_retrained``, ``fgsm_untrained``, ``pgd_retrained``, ``pgd_untrained``.
 """
+
 from __future__ import annotations
 
 import functools
@@ -13,12 +14,10 @@ from pathlib import Path
 import torch
 
 from advlab.core.adversarial_training import train_on_the_fly
-from advlab.core.attacks import fgsm_signs, fgsm_sweep_predictions, pgd
+from advlab.core.attacks import fgsm_signs, pgd
 from advlab.core.checkpoint import load_cached_model, load_checkpoint, save_model
 from advlab.core.data import load_mnist, subset
 from advlab.core.errors import AdvlabError
-from advlab.core.inference import predict
-from advlab.core.io import write_json
 from advlab.core.models import BaselineCNN
 from advlab.core.training import fit
 from advlab.course import artifacts, pretrained
@@ -82,21 +81,27 @@ def chdir_root(start=None) -> Path:
     data/, artifacts/, figures/ and report/ resolve the same from notebooks/ (JupyterLab) and from
     the root (run_all.py). Returns the root."""
     here = Path(start or Path.cwd()).resolve()
-    package_root = Path(__file__).resolve().parents[3]   # lib/advlab/course/pipeline.py -> repository root
+    package_root = Path(__file__).resolve().parents[3]  # lib/advlab/course/pipeline.py -> repository root
     for folder in [here, *here.parents, package_root]:
         if (folder / "pyproject.toml").is_file() and (folder / "lib" / "advlab").is_dir():
             os.chdir(folder)
             return folder
-    raise AdvlabError(f"cannot find the AdvLab repository root (a folder with pyproject.toml and lib/advlab) "
-                      f"above {here}: start Jupyter inside the repository.")
+    raise AdvlabError(
+        f"cannot find the AdvLab repository root (a folder with pyproject.toml and lib/advlab) "
+        f"above {here}: start Jupyter inside the repository."
+    )
 
 
 # --- devices and data -------------------------------------------------------------------------
 
+
 def resolve_device(name: str = "auto") -> torch.device:
     """``auto`` picks CUDA, then MPS, then the CPU; asking for one that is not there is an error."""
-    available = {"cpu": True, "cuda": torch.cuda.is_available(),
-                 "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()}
+    available = {
+        "cpu": True,
+        "cuda": torch.cuda.is_available(),
+        "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available(),
+    }
     if name == "auto":
         return torch.device("cuda" if available["cuda"] else "mps" if available["mps"] else "cpu")
     if name not in available:
@@ -124,6 +129,7 @@ def test_data(cfg: Config, n: int | None = None):
 
 # --- models -----------------------------------------------------------------------------------
 
+
 def on_the_fly_data(cfg: Config):
     """Training images of the on-the-fly models and the held-out ones their guard watches: a seeded
     shuffle of ``n_train`` training images (all 60k by default), whose first ``guard_n`` are held out."""
@@ -144,11 +150,25 @@ def _train_on_the_fly(cfg: Config, name: str, device, checkpoint=None):
         extra = dict(alpha_factor=p["alpha_factor"])
     else:
         extra = dict(steps=p["steps"], pgd_alpha=p["alpha"])
-    history = train_on_the_fly(model, x, y, p["method"], p["eps"], p["epochs"], ramp_epochs=p["ramp"],
-                               batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed, guard=guard,
-                               guard_steps=cfg.guard_steps, guard_drop=cfg.guard_drop,
-                               guard_apgd_steps=cfg.guard_apgd_steps, desc=name,
-                               checkpoint=checkpoint, **extra)
+    history = train_on_the_fly(
+        model,
+        x,
+        y,
+        p["method"],
+        p["eps"],
+        p["epochs"],
+        ramp_epochs=p["ramp"],
+        batch_size=cfg.batch_size,
+        lr=cfg.lr,
+        seed=cfg.seed,
+        guard=guard,
+        guard_steps=cfg.guard_steps,
+        guard_drop=cfg.guard_drop,
+        guard_apgd_steps=cfg.guard_apgd_steps,
+        desc=name,
+        checkpoint=checkpoint,
+        **extra,
+    )
     return model, history
 
 
@@ -163,18 +183,44 @@ def get_model(cfg: Config, name: str) -> torch.nn.Module:
     forced = _force_rebuild(cfg, p)
     if p.exists() and not forced:
         width = on_the_fly_spec(name)[1] if on_the_fly_spec(name) else 1
-        model = load_cached_model(p, BaselineCNN(width=width), device)   # None: unreadable, moved aside
+        model = load_cached_model(p, BaselineCNN(width=width), device)  # None: unreadable, moved aside
         if model is not None:
             return model
     ckpt = p.with_suffix(".ckpt")
     if forced:
         ckpt.unlink(missing_ok=True)
+    model, meta = _train(cfg, name, device, ckpt)
+    save_model(model, p, meta)
+    artifacts.write_json(p.with_suffix(".json"), meta)
+    _REBUILT.add(str(p))
+    return model.eval()
+
+
+def _train(cfg: Config, name: str, device, ckpt: Path) -> tuple[torch.nn.Module, dict]:
+    """Train model ``name`` (resuming from ``ckpt``); returns it and the metadata saved with it."""
     history = None
     if on_the_fly_spec(name):
         model, history = _train_on_the_fly(cfg, name, device, ckpt)
         losses = [row["loss"] for row in history["epochs"]]
         seconds = sum(row["seconds"] + row.get("guard_seconds", 0.0) for row in history["epochs"])
-    elif name == "baseline":
+    else:
+        model, losses, seconds = _train_on_a_set(cfg, name, device, ckpt)
+    meta = {
+        "name": name,
+        "params": model_params(cfg, name),
+        "losses": losses,
+        "train_seconds": seconds,
+        "device": str(device),
+        "width": model.width,
+    }
+    if history is not None:
+        meta["history"] = history
+    return model, meta
+
+
+def _train_on_a_set(cfg: Config, name: str, device, ckpt: Path):
+    """The baseline on clean images, or a static model on its combined set: ``(model, losses, seconds)``."""
+    if name == "baseline":
         x, y = train_data(cfg)
         torch.manual_seed(cfg.seed)
         model = BaselineCNN().to(device)
@@ -183,25 +229,26 @@ def get_model(cfg: Config, name: str) -> torch.nn.Module:
         attack, init = static_spec(name)
         x, y = adversarial_set(cfg, attack)
         if init == "retrained":
-            model = get_model(cfg.replace(force=False), "baseline")   # fine-tune a copy of the baseline
+            model = get_model(cfg.replace(force=False), "baseline")  # fine-tune a copy of the baseline
         else:
             torch.manual_seed(cfg.seed + 1)
             model = BaselineCNN().to(device)
         epochs, desc = cfg.adv_epochs, name
-    if history is None:
-        clock = {"seconds": 0.0}   # training seconds (not building a set), epochs before an interruption included
-        losses = fit(model, x, y, epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed, desc=desc,
-                     checkpoint=ckpt, state={"clock": clock},
-                     on_epoch_end=lambda epoch, loss, s: clock.update(seconds=clock["seconds"] + s))
-        seconds = clock["seconds"]
-    meta = {"name": name, "params": model_params(cfg, name), "losses": losses,
-            "train_seconds": seconds, "device": str(device), "width": model.width}
-    if history is not None:
-        meta["history"] = history
-    save_model(model, p, meta)
-    artifacts.write_json(p.with_suffix(".json"), meta)
-    _REBUILT.add(str(p))
-    return model.eval()
+    clock = {"seconds": 0.0}  # training seconds (not building a set), epochs before an interruption included
+    losses = fit(
+        model,
+        x,
+        y,
+        epochs,
+        batch_size=cfg.batch_size,
+        lr=cfg.lr,
+        seed=cfg.seed,
+        desc=desc,
+        checkpoint=ckpt,
+        state={"clock": clock},
+        on_epoch_end=lambda epoch, loss, s: clock.update(seconds=clock["seconds"] + s),
+    )
+    return model, losses, clock["seconds"]
 
 
 def model_info(cfg: Config, name: str) -> dict:
@@ -213,7 +260,7 @@ def model_info(cfg: Config, name: str) -> dict:
         try:
             return load_checkpoint(p)["meta"]
         except AdvlabError:
-            pass   # get_model moves the unreadable checkpoint aside and rebuilds it
+            pass  # get_model moves the unreadable checkpoint aside and rebuilds it
     get_model(cfg, name)
     return load_checkpoint(p)["meta"]
 
@@ -224,11 +271,17 @@ def get_models(cfg: Config, names=MODELS) -> dict:
 
 # --- adversarial training sets ----------------------------------------------------------------
 
+
 def pgd_settings(cfg: Config, eps: float, steps: int | None = None) -> dict:
     """PGD's settings at ``eps``: ``steps`` (default ``cfg.pgd_steps``) of alpha = factor * eps / steps."""
     steps = cfg.pgd_steps if steps is None else steps
-    return {"eps": eps, "alpha": cfg.pgd_alpha_factor * eps / max(steps, 1), "steps": steps,
-            "random_start": True, "restarts": cfg.pgd_restarts}
+    return {
+        "eps": eps,
+        "alpha": cfg.pgd_alpha_factor * eps / max(steps, 1),
+        "steps": steps,
+        "random_start": True,
+        "restarts": cfg.pgd_restarts,
+    }
 
 
 def combined_set(model, x, y, attack: str, epsilons, pgd_kwargs=None):
@@ -241,21 +294,36 @@ def combined_set(model, x, y, attack: str, epsilons, pgd_kwargs=None):
     if attack == "fgsm":
         sign = fgsm_signs(model, x, y)
         for i, eps in enumerate(epsilons, start=1):
-            torch.clamp(x + eps * sign, 0, 1, out=xs[i * n:(i + 1) * n])
+            torch.clamp(x + eps * sign, 0, 1, out=xs[i * n : (i + 1) * n])
     elif attack == "pgd":
         for i, eps in enumerate(epsilons, start=1):
             kw = pgd_kwargs(eps)
-            xs[i * n:(i + 1) * n] = pgd(model, x, y, kw["eps"], kw["alpha"], kw["steps"], kw["random_start"],
-                                        kw["restarts"], seed=kw.get("seed", 0) + i - 1, early_stop=False,
-                                        progress=f"PGD set eps={eps}")
+            xs[i * n : (i + 1) * n] = pgd(
+                model,
+                x,
+                y,
+                kw["eps"],
+                kw["alpha"],
+                kw["steps"],
+                kw["random_start"],
+                kw["restarts"],
+                seed=kw.get("seed", 0) + i - 1,
+                early_stop=False,
+                progress=f"PGD set eps={eps}",
+            )
     else:
         raise AdvlabError(f"unknown attack {attack!r}: choose one of {', '.join(ATTACKS)}")
     return xs, y.repeat(1 + k)
 
 
 def _is_set(blob) -> bool:
-    return (isinstance(blob, dict) and isinstance(blob.get("x"), torch.Tensor) and isinstance(blob.get("y"), torch.Tensor)
-            and blob["x"].ndim == 4 and len(blob["x"]) == len(blob["y"]))
+    return (
+        isinstance(blob, dict)
+        and isinstance(blob.get("x"), torch.Tensor)
+        and isinstance(blob.get("y"), torch.Tensor)
+        and blob["x"].ndim == 4
+        and len(blob["x"]) == len(blob["y"])
+    )
 
 
 def adversarial_set(cfg: Config, attack: str):
@@ -268,8 +336,14 @@ def adversarial_set(cfg: Config, attack: str):
     def build():
         baseline = get_model(cfg.replace(force=False), "baseline")
         x, y = train_data(cfg, cfg.adv_n_train)
-        xs, ys = combined_set(baseline, x, y, attack, cfg.adv_epsilons,
-                              pgd_kwargs=lambda eps: {**pgd_settings(cfg, eps, cfg.pgd_train_steps), "seed": cfg.seed})
+        xs, ys = combined_set(
+            baseline,
+            x,
+            y,
+            attack,
+            cfg.adv_epsilons,
+            pgd_kwargs=lambda eps: {**pgd_settings(cfg, eps, cfg.pgd_train_steps), "seed": cfg.seed},
+        )
         return {"x": xs, "y": ys}
 
     name = f"sets/{artifacts.key(attack + 'set', params)}"
@@ -277,102 +351,3 @@ def adversarial_set(cfg: Config, attack: str):
     if cfg.force:
         _REBUILT.add(name)
     return blob["x"], blob["y"]
-
-
-# --- accuracy curves --------------------------------------------------------------------------
-
-def curve(cfg: Config, model: str, attack: str, threat: str, epsilons=None) -> dict:
-    """Accuracy of ``model`` under ``attack`` at each eps, with examples crafted on the model itself
-    (``whitebox``) or on the baseline (``transfer``). Every test image counts."""
-    if attack not in ATTACKS or threat not in THREATS:
-        raise AdvlabError(f"attack must be one of {ATTACKS} and threat one of {THREATS}, got {attack!r}, {threat!r}")
-    epsilons = list(cfg.sweep_epsilons if epsilons is None else epsilons)
-    n = cfg.n_test if attack == "fgsm" else cfg.n_pgd_test
-    source = model if threat == "whitebox" else "baseline"
-    params = {"model": model_key(cfg, model), "source": model_key(cfg, source), "attack": attack,
-              "eps": epsilons, "n": n, "seed": cfg.seed}
-    if attack == "pgd":
-        params.update(steps=cfg.pgd_steps, alpha_factor=cfg.pgd_alpha_factor, restarts=cfg.pgd_restarts,
-                      early_stop=threat == "whitebox")
-
-    def build():
-        target = get_model(cfg.replace(force=False), model)
-        x, y = test_data(cfg, n)
-        if attack == "fgsm" and source == model:
-            correct = fgsm_sweep_predictions(target, x, y, epsilons) == y[None]
-        else:
-            examples = adversarial_examples(cfg, source, attack, epsilons, n, early_stop=threat == "whitebox")
-            correct = torch.stack([predict(target, x_adv) == y for _, x_adv in examples])
-        out = {"model": model, "attack": attack, "threat": threat, "eps": epsilons,
-               "acc": correct.float().mean(1).tolist(), "n_images": len(x)}
-        m = cfg.n_pgd_test
-        if attack == "fgsm" and m and m < len(x):  # the PGD curves' images are the first m of these
-            out["subset"] = {"n_images": m, "acc": correct[:, :m].float().mean(1).tolist()}
-        return out
-
-    value = cached_json(cfg, "curves", "curve", params, build)
-    # The baseline's white-box and transfer curves share one cache entry (same examples): label it.
-    return {**value, "threat": threat}
-
-
-def adversarial_examples(cfg: Config, source: str, attack: str, epsilons, n: int | None,
-                         early_stop: bool = True):
-    """Yield ``(eps, x_adv)`` for the first ``n`` test images, crafted on model ``source``.
-
-    PGD with ``early_stop`` (white-box evaluation) stops at the first iterate that fools ``source``;
-    examples meant to transfer to other models use ``early_stop=False`` (all steps), since an example
-    that only just fools its source transfers poorly."""
-    src = get_model(cfg.replace(force=False), source)
-    x, y = test_data(cfg, n)
-    if attack == "fgsm":
-        sign = fgsm_signs(src, x, y)
-        for eps in epsilons:
-            yield eps, (x + eps * sign).clamp_(0, 1)
-    else:
-        for eps in epsilons:
-            s = pgd_settings(cfg, eps)
-            memo = (model_key(cfg, source), n, cfg.seed, early_stop, tuple(sorted(s.items())))
-            if memo not in _PGD_MEMO:  # the baseline's examples serve every transfer curve
-                _PGD_MEMO[memo] = pgd(src, x, y, s["eps"], s["alpha"], s["steps"], s["random_start"],
-                                      s["restarts"], seed=cfg.seed + 100 + round(1000 * eps),
-                                      early_stop=early_stop)
-            yield eps, _PGD_MEMO[memo]
-
-
-_PGD_MEMO: dict = {}  # PGD test examples computed in this process, by (model, n, seed, settings)
-
-
-def attack_settings(cfg: Config) -> dict:
-    return {
-        "norm": "Linf", "pixel_range": [0, 1], "loss": "cross-entropy on logits", "model_mode": "eval",
-        "fgsm": {"eps": cfg.sweep_epsilons, "n_images": cfg.n_test or 10000,
-                 "gradient": "one per image, reused for every eps"},
-        "pgd": {"eps": cfg.sweep_epsilons, "n_images": cfg.n_pgd_test, "steps": cfg.pgd_steps,
-                "alpha": f"{cfg.pgd_alpha_factor} * eps / steps", "random_start": True,
-                "restarts": cfg.pgd_restarts,
-                "whitebox": "early stop: per sample, the first iterate that fools the model, else the highest-loss one",
-                "transfer": "standard PGD on the baseline (all steps, final iterate), then shown to the model"},
-        "combined_sets": {"benign": cfg.adv_n_train or 60000, "eps": cfg.adv_epsilons,
-                          "pgd_steps": cfg.pgd_train_steps,
-                          "size": (cfg.adv_n_train or 60000) * (1 + len(cfg.adv_epsilons)),
-                          "crafted_on": "baseline (static adversarial training)"},
-        "transfer": "examples crafted on the baseline with the same attack and eps",
-    }
-
-
-# --- results and figures ----------------------------------------------------------------------
-
-def report_dir(cfg: Config) -> Path:
-    return Path("report") / cfg.profile
-
-
-def figures_dir(cfg: Config) -> Path:
-    return Path("figures") / cfg.profile
-
-
-def record(cfg: Config, notebook: str, results: dict) -> Path:
-    """Save a notebook's numbers as ``report/<profile>/parts/<notebook>.json`` (the report merges them)."""
-    p = report_dir(cfg) / "parts" / f"{notebook}.json"
-    write_json(p, {"notebook": notebook, "config": cfg.as_dict(), "device": str(resolve_device(cfg.device)),
-                   **results})
-    return p

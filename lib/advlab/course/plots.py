@@ -2,6 +2,7 @@
 ``figures/<profile>/<name>.png`` (150 dpi, atomically), and ``save_figure`` also returns the entry
 a notebook records for the report. ``grid_examples``, ``all_correct_up_to`` and ``curve_table``
 prepare what the figures and tables show."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,13 +19,17 @@ from advlab.core.io import atomic_path
 from advlab.course.registry import FIGURES, LABELS
 
 COLORS = dict(zip(LABELS, sns.color_palette("colorblind", len(LABELS))))
-THREAT_TITLES = {"whitebox": "white-box (crafted on the model itself)",
-                 "transfer": "transfer (crafted on the baseline)"}
+THREAT_TITLES = {
+    "whitebox": "white-box (crafted on the model itself)",
+    "transfer": "transfer (crafted on the baseline)",
+}
+
 
 def setup() -> None:
     """One look for every figure."""
     sns.set_theme(context="notebook", style="whitegrid")
     plt.rcParams.update({"figure.dpi": 100, "savefig.dpi": 150, "figure.autolayout": False})
+
 
 def save(fig, profile_or_dir, name: str) -> Path:
     """Save ``fig`` as ``figures/<profile>/<name>.png`` (or into a folder path), atomically."""
@@ -34,6 +39,7 @@ def save(fig, profile_or_dir, name: str) -> Path:
         fig.savefig(tmp, format="png", dpi=150, bbox_inches="tight")
     return p
 
+
 def save_figure(fig, cfg, name: str) -> dict:
     """Save ``fig`` as ``figures/<cfg.profile>/<name>.png``; return its record entry (name, path, caption).
     ``name`` must be one of ``pipeline.FIGURES``."""
@@ -42,9 +48,18 @@ def save_figure(fig, cfg, name: str) -> dict:
     p = save(fig, cfg.profile, name)
     return {"name": name, "path": p.as_posix(), "caption": FIGURES[name]}
 
+
 def _curve_axes(ax, curve, linestyle="-", label=None):
-    ax.plot(curve["eps"], [100 * a for a in curve["acc"]], marker="o", ms=4, linestyle=linestyle,
-            color=COLORS.get(curve["model"]), label=label or LABELS.get(curve["model"], curve["model"]))
+    ax.plot(
+        curve["eps"],
+        [100 * a for a in curve["acc"]],
+        marker="o",
+        ms=4,
+        linestyle=linestyle,
+        color=COLORS.get(curve["model"]),
+        label=label or LABELS.get(curve["model"], curve["model"]),
+    )
+
 
 def accuracy_vs_eps(curves: list[dict], title: str, threats=("whitebox", "transfer"), extra=(), references=None):
     """Accuracy (%) against eps, one panel per threat model, one line per model (dashed for PGD).
@@ -58,20 +73,23 @@ def accuracy_vs_eps(curves: list[dict], title: str, threats=("whitebox", "transf
     for ax, threat in zip(axes[0], threats):
         for c in curves:
             if c["threat"] == threat:
-                _curve_axes(ax, c, "-" if c["attack"] == "fgsm" else "--",
-                            label=LABELS.get(c["model"], c["model"])
-                            + (f" / {c['attack'].upper()}" if several_attacks else ""))
+                _curve_axes(
+                    ax,
+                    c,
+                    "-" if c["attack"] == "fgsm" else "--",
+                    label=LABELS.get(c["model"], c["model"]) + (f" / {c['attack'].upper()}" if several_attacks else ""),
+                )
         for label, eps, acc in extra:
             ax.plot(eps, [100 * a for a in acc], linestyle=":", marker=".", color="0.35", label=label)
         for label, (eps, acc) in (references or {}).items():
-            ax.plot(eps, [100 * a for a in acc], linestyle="none", marker="x", ms=8, mew=2, color="0.45",
-                    label=label)
+            ax.plot(eps, [100 * a for a in acc], linestyle="none", marker="x", ms=8, mew=2, color="0.45", label=label)
         ax.set(xlabel="epsilon (L-inf, pixels in [0, 1])", title=THREAT_TITLES[threat], ylim=(-2, 102))
         ax.legend(fontsize=9)
     axes[0][0].set_ylabel("test accuracy (%)")
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
 
 def example_grid(images, preds, label: int, epsilons, title: str):
     """Rows: eps; columns: images. Each tile is titled with the model's prediction (red when wrong)."""
@@ -93,11 +111,13 @@ def example_grid(images, preds, label: int, epsilons, title: str):
     fig.tight_layout(h_pad=0.3, w_pad=0.2)
     return fig
 
+
 def loss_curves(losses: dict[str, list[float]], title: str):
     fig, ax = plt.subplots(figsize=(6.2, 4.0))
     for name, values in losses.items():
-        ax.plot(range(1, len(values) + 1), values, marker="o", ms=4, color=COLORS.get(name),
-                label=LABELS.get(name, name))
+        ax.plot(
+            range(1, len(values) + 1), values, marker="o", ms=4, color=COLORS.get(name), label=LABELS.get(name, name)
+        )
     ax.set(xlabel="epoch", ylabel="training loss (log scale)", title=title, yscale="log")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     plain = FuncFormatter(lambda v, _: f"{v:g}")
@@ -108,17 +128,29 @@ def loss_curves(losses: dict[str, list[float]], title: str):
     fig.tight_layout()
     return fig
 
+
 def prediction_distribution(preds, epsilons, title: str):
     """Heatmap: for each eps (row), the share of adversarial images predicted as each class (%).
     A row dominated by one column is the seed's "collapse onto a single class"."""
     preds = np.asarray(preds)
     share = np.stack([np.bincount(p, minlength=10) / len(p) * 100 for p in preds])
     fig, ax = plt.subplots(figsize=(7.0, 0.45 * len(epsilons) + 1.2))
-    sns.heatmap(share, annot=True, fmt=".0f", cmap="mako_r", vmin=0, vmax=100, cbar_kws={"label": "% of images"},
-                xticklabels=range(10), yticklabels=[f"{e:g}" for e in epsilons], ax=ax)
+    sns.heatmap(
+        share,
+        annot=True,
+        fmt=".0f",
+        cmap="mako_r",
+        vmin=0,
+        vmax=100,
+        cbar_kws={"label": "% of images"},
+        xticklabels=range(10),
+        yticklabels=[f"{e:g}" for e in epsilons],
+        ax=ax,
+    )
     ax.set(xlabel="predicted class", ylabel="epsilon", title=title)
     fig.tight_layout()
     return fig
+
 
 def digits(images, labels, title: str = "", ncols: int = 10):
     """A row (or rows) of images, each titled with its label."""
@@ -136,6 +168,7 @@ def digits(images, labels, title: str = "", ncols: int = 10):
     fig.tight_layout(h_pad=0.3, w_pad=0.2)
     return fig
 
+
 def grid_examples(model, images, label: int, epsilons):
     """FGSM white-box examples of ``images`` (all of class ``label``) at each eps, and the model's
     predictions: arrays ``[n_eps, n, 1, 28, 28]`` and ``[n_eps, n]``, ready for ``example_grid``."""
@@ -144,6 +177,7 @@ def grid_examples(model, images, label: int, epsilons):
     adv = torch.stack([(images + eps * sign).clamp(0, 1) for eps in epsilons])
     preds = torch.stack([predict(model, a) for a in adv])
     return adv.numpy(), preds.numpy()
+
 
 def all_correct_up_to(preds, label: int, epsilons):
     """The largest eps such that every image is classified correctly at every eps up to it
@@ -155,16 +189,19 @@ def all_correct_up_to(preds, label: int, epsilons):
         best = float(eps)
     return best
 
+
 def curve_table(curves: list[dict], epsilons=(0.0, 0.1, 0.2, 0.3)):
     """Accuracy (%) of each curve at the given eps: rows model, columns (attack, threat, eps)."""
     import pandas as pd
+
     rows = {}
     for c in curves:
         at = dict(zip([round(e, 6) for e in c["eps"]], c["acc"]))
         for eps in epsilons:
             if round(eps, 6) in at:
                 rows.setdefault(LABELS.get(c["model"], c["model"]), {})[
-                    (c["attack"].upper(), c["threat"], f"{eps:g}")] = round(100 * at[round(eps, 6)], 1)
+                    (c["attack"].upper(), c["threat"], f"{eps:g}")
+                ] = round(100 * at[round(eps, 6)], 1)
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.columns = pd.MultiIndex.from_tuples(table.columns, names=["attack", "threat", "eps"])
     return table
@@ -179,17 +216,37 @@ def cost_vs_robustness(rows: list[dict], title: str):
     fig, (ax_t, ax_a) = plt.subplots(1, 2, figsize=(11, 0.55 * len(rows) + 1.8), sharey=True)
     ax_t.barh(y, [r["train_seconds"] for r in rows], color=colors)
     for yi, r in zip(y, rows):
-        ax_t.annotate(f"{r['train_seconds']:.0f} s", (r["train_seconds"], yi), xytext=(3, 0),
-                      textcoords="offset points", va="center", fontsize=8)
-    ax_t.set(yticks=y, yticklabels=labels, xlabel="training time (s; static models: training only)",
-             title="cost", xlim=(0, 1.18 * max(r["train_seconds"] for r in rows)))
+        ax_t.annotate(
+            f"{r['train_seconds']:.0f} s",
+            (r["train_seconds"], yi),
+            xytext=(3, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=8,
+        )
+    ax_t.set(
+        yticks=y,
+        yticklabels=labels,
+        xlabel="training time (s; static models: training only)",
+        title="cost",
+        xlim=(0, 1.18 * max(r["train_seconds"] for r in rows)),
+    )
     ax_a.barh(y, [100 * r["robust_acc"] for r in rows], color=colors)
     ax_a.scatter([100 * r["clean_acc"] for r in rows], y, marker="|", s=300, color="0.2", zorder=3)
     for yi, r in zip(y, rows):
-        ax_a.annotate(f"{100 * r['robust_acc']:.1f}%", (100 * r["robust_acc"], yi), xytext=(3, 0),
-                      textcoords="offset points", va="center", fontsize=8)
-    ax_a.set(xlim=(0, 102), xlabel="test accuracy (%)",
-             title="white-box robustness\n(bar: worst case over attacks; |: clean)")
+        ax_a.annotate(
+            f"{100 * r['robust_acc']:.1f}%",
+            (100 * r["robust_acc"], yi),
+            xytext=(3, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=8,
+        )
+    ax_a.set(
+        xlim=(0, 102),
+        xlabel="test accuracy (%)",
+        title="white-box robustness\n(bar: worst case over attacks; |: clean)",
+    )
     fig.suptitle(title)
     fig.tight_layout()
     return fig
@@ -207,15 +264,33 @@ def frontier(rows: list[dict], title: str, seconds_per_pass: float | None = None
         mine = [r for r in rows if r["group"] == group]
         x = [r["passes"] for r in mine]
         y = [100 * r["robust_acc"] for r in mine]
-        err = np.array([[100 * (r["robust_acc"] - r["interval"][0]), 100 * (r["interval"][1] - r["robust_acc"])]
-                        for r in mine]).T
-        ax.errorbar(x, y, yerr=err, fmt=markers[i % len(markers)], ms=7, capsize=3, label=group,
-                    color=sns.color_palette("colorblind")[i])
+        err = np.array(
+            [[100 * (r["robust_acc"] - r["interval"][0]), 100 * (r["interval"][1] - r["robust_acc"])] for r in mine]
+        ).T
+        ax.errorbar(
+            x,
+            y,
+            yerr=err,
+            fmt=markers[i % len(markers)],
+            ms=7,
+            capsize=3,
+            label=group,
+            color=sns.color_palette("colorblind")[i],
+        )
         for r, xi, yi in zip(mine, x, y):
-            ax.annotate(f"{r['label']}\n(clean {100 * r['clean_acc']:.1f}%)", (xi, yi), xytext=(5, 4),
-                        textcoords="offset points", fontsize=7)
-    ax.set(xlabel="training cost: forward-backward passes over the training set (epochs x (attack steps + 1))",
-           ylabel="robust accuracy (%)", title=title, ylim=(0, 100))
+            ax.annotate(
+                f"{r['label']}\n(clean {100 * r['clean_acc']:.1f}%)",
+                (xi, yi),
+                xytext=(5, 4),
+                textcoords="offset points",
+                fontsize=7,
+            )
+    ax.set(
+        xlabel="training cost: forward-backward passes over the training set (epochs x (attack steps + 1))",
+        ylabel="robust accuracy (%)",
+        title=title,
+        ylim=(0, 100),
+    )
     ax.set_xlim(0, 1.25 * max(r["passes"] for r in rows))
     if seconds_per_pass:
         top = ax.secondary_xaxis("top", functions=(lambda p: p * seconds_per_pass, lambda s: s / seconds_per_pass))
@@ -244,10 +319,14 @@ def robust_table(evaluated: dict):
     """Clean accuracy, accuracy under each attack and the worst case (%), one row per model, from
     ``robustness.evaluate_models``."""
     import pandas as pd
+
     rows = {}
     for name, e in evaluated.items():
         r = e["robust_eval"]
-        row = {"clean (10k)": round(100 * e["clean_acc"], 2), f"clean ({r['n_images']})": round(100 * r["clean_acc"], 1)}
+        row = {
+            "clean (10k)": round(100 * e["clean_acc"], 2),
+            f"clean ({r['n_images']})": round(100 * r["clean_acc"], 1),
+        }
         row.update({f"{a} eps {r['eps']:g}": round(100 * v, 1) for a, v in r["attacks"].items()})
         row["robust (worst case)"] = round(100 * r["robust_acc"], 1)
         rows[LABELS.get(name, name)] = row
@@ -257,6 +336,9 @@ def robust_table(evaluated: dict):
 def sanity_table(evaluated: dict):
     """Pass/fail of each model's sanity checks (``robustness.evaluate_models``); details in ``detail``."""
     import pandas as pd
-    rows = {LABELS.get(name, name): {check: "pass" if r["passed"] else "FAIL" for check, r in e["sanity"].items()}
-            for name, e in evaluated.items()}
+
+    rows = {
+        LABELS.get(name, name): {check: "pass" if r["passed"] else "FAIL" for check, r in e["sanity"].items()}
+        for name, e in evaluated.items()
+    }
     return pd.DataFrame.from_dict(rows, orient="index")

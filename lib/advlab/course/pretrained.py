@@ -8,6 +8,7 @@ can explore a profile's models without training them.
 ``load(profile, name)`` returns a verified model in eval mode. ``run_all.py --pretrained`` (the Config
 field ``pretrained``) makes :func:`advlab.course.pipeline.get_model` load them instead of training.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -30,8 +31,10 @@ def folder(profile: str, root: str | os.PathLike | None = None) -> Path:
 
 
 def _how_to_get(profile: str) -> str:
-    return (f"train them (`python run_all.py --profile {profile}`) and export them (`python -m advlab.course.pretrained_cli "
-            f"export --profile {profile}`), or run without --pretrained")
+    return (
+        f"train them (`python run_all.py --profile {profile}`) and export them "
+        f"(`python -m advlab.course.pretrained_cli export --profile {profile}`), or run without --pretrained"
+    )
 
 
 def manifest(profile: str, root=None) -> dict:
@@ -41,11 +44,13 @@ def manifest(profile: str, root=None) -> dict:
     try:
         blob = json.loads(path.read_text())
     except ValueError as exc:
-        raise AdvlabError(f"{path} is not valid JSON ({exc}): restore it with `git checkout -- {path}` "
-                          f"or export again") from None
+        raise AdvlabError(
+            f"{path} is not valid JSON ({exc}): restore it with `git checkout -- {path}` or export again"
+        ) from None
     if not isinstance(blob, dict) or blob.get("format") != FORMAT or not isinstance(blob.get("models"), dict):
-        raise AdvlabError(f"{path} is not an {FORMAT} manifest: restore it with `git checkout -- {path}` "
-                          f"or export again")
+        raise AdvlabError(
+            f"{path} is not an {FORMAT} manifest: restore it with `git checkout -- {path}` or export again"
+        )
     return blob
 
 
@@ -53,15 +58,21 @@ def entry(profile: str, name: str, key: str | None = None, root=None) -> dict:
     """The manifest's record of model ``name``; with ``key``, it must have been trained with those parameters."""
     models = manifest(profile, root)["models"]
     if name not in models:
-        raise AdvlabError(f"no pretrained {name!r} for profile {profile!r} (shipped: {', '.join(models) or 'none'}): "
-                          f"{_how_to_get(profile)}")
+        raise AdvlabError(
+            f"no pretrained {name!r} for profile {profile!r} (shipped: {', '.join(models) or 'none'}): "
+            f"{_how_to_get(profile)}"
+        )
     e = models[name]
     if key is not None and e["key"] != key:
-        raise AdvlabError(f"the shipped {profile}/{name} was trained with other parameters (key {e['key']}, this "
-                          f"run needs {key}): drop the --set overrides, or run without --pretrained to train it")
+        raise AdvlabError(
+            f"the shipped {profile}/{name} was trained with other parameters (key {e['key']}, this "
+            f"run needs {key}): drop the --set overrides, or run without --pretrained to train it"
+        )
     if e["arch"] != ARCH:
-        raise AdvlabError(f"the shipped {profile}/{name} is for model version {e['arch']}, this code has {ARCH}: "
-                          f"{_how_to_get(profile)}")
+        raise AdvlabError(
+            f"the shipped {profile}/{name} is for model version {e['arch']}, this code has {ARCH}: "
+            f"{_how_to_get(profile)}"
+        )
     return e
 
 
@@ -78,13 +89,17 @@ def verified_path(profile: str, name: str, key: str | None = None, root=None) ->
     e = entry(profile, name, key, root)
     path = folder(profile, root) / e["file"]
     if not path.is_file():
-        raise AdvlabError(f"pretrained weights {path} are missing (listed in its manifest.json): restore them with "
-                          f"`git checkout -- {path}`, or {_how_to_get(profile)}")
+        raise AdvlabError(
+            f"pretrained weights {path} are missing (listed in its manifest.json): restore them with "
+            f"`git checkout -- {path}`, or {_how_to_get(profile)}"
+        )
     digest = sha256(path)
     if digest != e["sha256"]:
-        raise AdvlabError(f"{path} does not match its sha256 in manifest.json (expected {e['sha256'][:12]}..., "
-                          f"got {digest[:12]}...): the file is corrupt or was changed; restore it with "
-                          f"`git checkout -- {path}` or export it again")
+        raise AdvlabError(
+            f"{path} does not match its sha256 in manifest.json (expected {e['sha256'][:12]}..., "
+            f"got {digest[:12]}...): the file is corrupt or was changed; restore it with "
+            f"`git checkout -- {path}` or export it again"
+        )
     return path
 
 

@@ -1,8 +1,9 @@
 """Export or verify the shipped weights of a profile (``pretrained/<profile>/``):
 
-    python -m advlab.course.pretrained_cli export --profile smoke   # the cache's trained models -> pretrained/smoke/
-    python -m advlab.course.pretrained_cli verify --profile smoke   # check every shipped file against the manifest
+python -m advlab.course.pretrained_cli export --profile smoke   # the cache's trained models -> pretrained/smoke/
+python -m advlab.course.pretrained_cli verify --profile smoke   # check every shipped file against the manifest
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,13 +21,7 @@ from advlab.course import artifacts
 from advlab.course.pipeline import chdir_root, test_data
 from advlab.course.pretrained import FORMAT, folder, sha256, verified_path
 from advlab.course.profiles import PROFILES, Config, config
-from advlab.course.registry import (
-    MODELS,
-    model_key,
-    on_the_fly_models,
-    on_the_fly_name,
-    trained_key,
-)
+from advlab.course.registry import MODELS, model_key, on_the_fly_models, on_the_fly_name, trained_key
 
 
 def profile_models(cfg: Config) -> list[str]:
@@ -52,8 +47,10 @@ def export(profile: str, names: list[str] | None = None, *, overrides: dict | No
     sources = {name: artifacts.path(f"models/{model_key(cfg, name)}", ".pt") for name in names}
     missing = [name for name, p in sources.items() if not p.is_file()]
     if missing:
-        raise AdvlabError(f"not trained yet for profile {profile!r}: {', '.join(missing)} (looked in "
-                          f"{artifacts.ROOT}/models/): run `python run_all.py --profile {profile}` first")
+        raise AdvlabError(
+            f"not trained yet for profile {profile!r}: {', '.join(missing)} (looked in "
+            f"{artifacts.ROOT}/models/): run `python run_all.py --profile {profile}` first"
+        )
     x, y = test_data(cfg)
     out = folder(profile, root)
     models = {}
@@ -62,23 +59,40 @@ def export(profile: str, names: list[str] | None = None, *, overrides: dict | No
         dest = out / f"{name}.pt"
         write_bytes(dest, src.read_bytes())
         models[name] = {
-            "file": dest.name, "sha256": sha256(dest), "bytes": dest.stat().st_size, "arch": ARCH,
-            "class": blob["arch"]["class"], "width": blob["arch"]["width"], "key": model_key(cfg, name),
-            "clean_acc": evaluate(load_model(dest), x, y), "n_test": len(x),
-            "trained_on": blob["meta"].get("device"), "train_seconds": blob["meta"].get("train_seconds"),
+            "file": dest.name,
+            "sha256": sha256(dest),
+            "bytes": dest.stat().st_size,
+            "arch": ARCH,
+            "class": blob["arch"]["class"],
+            "width": blob["arch"]["width"],
+            "key": model_key(cfg, name),
+            "clean_acc": evaluate(load_model(dest), x, y),
+            "n_test": len(x),
+            "trained_on": blob["meta"].get("device"),
+            "train_seconds": blob["meta"].get("train_seconds"),
         }
         print(f"{dest}: {models[name]['bytes'] / 1e3:.0f} kB, clean accuracy {100 * models[name]['clean_acc']:.2f}%")
     for stale in set(out.glob("*.pt")) - {out / m["file"] for m in models.values()}:
         stale.unlink()
     path = out / "manifest.json"
-    write_json(path, {"format": FORMAT, "profile": profile, "torch": torch.__version__,
-                      "config": cfg.replace(device="auto").as_dict(), "models": models})
+    write_json(
+        path,
+        {
+            "format": FORMAT,
+            "profile": profile,
+            "torch": torch.__version__,
+            "config": cfg.replace(device="auto").as_dict(),
+            "models": models,
+        },
+    )
     return path
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m advlab.course.pretrained_cli", description="Export or verify the "
-                                     "shipped weights of a profile (pretrained/<profile>/).")
+    parser = argparse.ArgumentParser(
+        prog="python -m advlab.course.pretrained_cli",
+        description="Export or verify the shipped weights of a profile (pretrained/<profile>/).",
+    )
     parser.add_argument("command", choices=["export", "verify"])
     parser.add_argument("--profile", default="smoke", help=f"one of {', '.join(PROFILES)} (default: smoke)")
     args = parser.parse_args(argv)

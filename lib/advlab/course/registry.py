@@ -1,5 +1,6 @@
 """The course's models and figures by name, and the cache key of each model: what a profile trains
 and which parameters make a model what it is (its key changes with any of them)."""
+
 from __future__ import annotations
 
 from advlab.core.errors import AdvlabError
@@ -13,10 +14,16 @@ MODELS = ["baseline", "fgsm_retrained", "fgsm_untrained", "pgd_retrained", "pgd_
 # training with a few large steps (the most robust one a CPU trains in minutes), Madry's PGD-40
 ON_THE_FLY = {"fast_adv": "fgsm_rs", "fast_pgd_adv": "pgd", "madry_adv": "pgd"}
 # How a person reads each model's name (figures, tables, the report).
-LABELS = {"baseline": "Baseline", "fgsm_retrained": "FGSM retrained", "fgsm_untrained": "FGSM untrained",
-          "pgd_retrained": "PGD retrained", "pgd_untrained": "PGD untrained",
-          "fast_adv": "Fast adversarial (on the fly)", "fast_pgd_adv": "Few-step PGD (on the fly)",
-          "madry_adv": "Madry PGD (on the fly)"}
+LABELS = {
+    "baseline": "Baseline",
+    "fgsm_retrained": "FGSM retrained",
+    "fgsm_untrained": "FGSM untrained",
+    "pgd_retrained": "PGD retrained",
+    "pgd_untrained": "PGD untrained",
+    "fast_adv": "Fast adversarial (on the fly)",
+    "fast_pgd_adv": "Few-step PGD (on the fly)",
+    "madry_adv": "Madry PGD (on the fly)",
+}
 
 
 def label(model: str) -> str:
@@ -46,18 +53,34 @@ FIGURES = {
     "05_frontier": "On-the-fly training methods: training cost against robust accuracy under APGD-CE + APGD-T",
     "05_capacity": "Clean and robust accuracy of the on-the-fly model at widths x1, x2, x4 (paper profile)",
 }
-NOTEBOOKS = ["01_baseline", "02_fgsm_attack", "03_adversarial_training", "04_generalization",
-             "05_on_the_fly_adversarial_training"]
+NOTEBOOKS = [
+    "01_baseline",
+    "02_fgsm_attack",
+    "03_adversarial_training",
+    "04_generalization",
+    "05_on_the_fly_adversarial_training",
+]
 
 
 def baseline_params(cfg: Config) -> dict:
-    return {"n_train": cfg.n_train, "epochs": cfg.epochs, "batch_size": cfg.batch_size, "lr": cfg.lr,
-            "seed": cfg.seed, "arch": ARCH}
+    return {
+        "n_train": cfg.n_train,
+        "epochs": cfg.epochs,
+        "batch_size": cfg.batch_size,
+        "lr": cfg.lr,
+        "seed": cfg.seed,
+        "arch": ARCH,
+    }
 
 
 def set_params(cfg: Config, attack: str) -> dict:
-    params = {"baseline": model_key(cfg, "baseline"), "attack": attack,
-              "adv_n_train": cfg.adv_n_train, "adv_epsilons": cfg.adv_epsilons, "seed": cfg.seed}
+    params = {
+        "baseline": model_key(cfg, "baseline"),
+        "attack": attack,
+        "adv_n_train": cfg.adv_n_train,
+        "adv_epsilons": cfg.adv_epsilons,
+        "seed": cfg.seed,
+    }
     if attack == "pgd":
         params.update(pgd_steps=cfg.pgd_train_steps, pgd_alpha_factor=cfg.pgd_alpha_factor)
     return params
@@ -69,8 +92,14 @@ def model_params(cfg: Config, name: str) -> dict:
     if on_the_fly_spec(name):
         return on_the_fly_params(cfg, name)
     attack, init = static_spec(name)
-    return {"set": artifacts.key(f"{attack}set", set_params(cfg, attack)), "init": init,
-            "epochs": cfg.adv_epochs, "batch_size": cfg.batch_size, "lr": cfg.lr, "seed": cfg.seed}
+    return {
+        "set": artifacts.key(f"{attack}set", set_params(cfg, attack)),
+        "init": init,
+        "epochs": cfg.adv_epochs,
+        "batch_size": cfg.batch_size,
+        "lr": cfg.lr,
+        "seed": cfg.seed,
+    }
 
 
 def on_the_fly_spec(name: str):
@@ -90,23 +119,38 @@ def on_the_fly_name(kind: str, width: int = 1) -> str:
 def on_the_fly_models(cfg: Config) -> list[str]:
     """The on-the-fly models this profile trains: ``fast_adv``, ``fast_pgd_adv`` when fast_pgd_epochs > 0,
     and ``madry_adv`` when madry_epochs > 0."""
-    return (["fast_adv"] + (["fast_pgd_adv"] if cfg.fast_pgd_epochs > 0 else [])
-            + (["madry_adv"] if cfg.madry_epochs > 0 else []))
+    return (
+        ["fast_adv"]
+        + (["fast_pgd_adv"] if cfg.fast_pgd_epochs > 0 else [])
+        + (["madry_adv"] if cfg.madry_epochs > 0 else [])
+    )
 
 
 def on_the_fly_params(cfg: Config, name: str) -> dict:
     kind, width = on_the_fly_spec(name)
-    params = {"method": ON_THE_FLY[kind], "eps": cfg.otf_eps, "width": width, "n_train": cfg.n_train,
-              "guard": [cfg.guard_n, cfg.guard_steps, cfg.guard_drop] + ([cfg.guard_apgd_steps] if cfg.guard_apgd_steps else []), "batch_size": cfg.batch_size,
-              "lr": cfg.lr, "seed": cfg.seed, "arch": ARCH}
+    params = {
+        "method": ON_THE_FLY[kind],
+        "eps": cfg.otf_eps,
+        "width": width,
+        "n_train": cfg.n_train,
+        "guard": [cfg.guard_n, cfg.guard_steps, cfg.guard_drop]
+        + ([cfg.guard_apgd_steps] if cfg.guard_apgd_steps else []),
+        "batch_size": cfg.batch_size,
+        "lr": cfg.lr,
+        "seed": cfg.seed,
+        "arch": ARCH,
+    }
     if kind == "fast_adv":
         params.update(epochs=cfg.fast_epochs, alpha_factor=cfg.fast_alpha_factor, ramp=cfg.fast_ramp_epochs)
     elif kind == "fast_pgd_adv":
-        params.update(epochs=cfg.fast_pgd_epochs, steps=cfg.fast_pgd_steps, alpha=cfg.fast_pgd_alpha,
-                      ramp=cfg.fast_pgd_ramp_epochs)
+        params.update(
+            epochs=cfg.fast_pgd_epochs,
+            steps=cfg.fast_pgd_steps,
+            alpha=cfg.fast_pgd_alpha,
+            ramp=cfg.fast_pgd_ramp_epochs,
+        )
     else:
-        params.update(epochs=cfg.madry_epochs, steps=cfg.madry_steps, alpha=cfg.madry_alpha,
-                      ramp=cfg.madry_ramp_epochs)
+        params.update(epochs=cfg.madry_epochs, steps=cfg.madry_steps, alpha=cfg.madry_alpha, ramp=cfg.madry_ramp_epochs)
     return params
 
 

@@ -1,6 +1,7 @@
 """The stronger evaluation of the course's models (chapter 5, and every chapter's final numbers): each
 model's robust evaluation at ``otf_eps`` (the per-image worst case over FGSM, PGD with restarts, APGD-CE
 and APGD-T) and its sanity checks, cached under the model's key like everything the pipeline builds."""
+
 from __future__ import annotations
 
 import torch
@@ -15,11 +16,16 @@ from advlab.evaluation.robust import robust_eval as evaluate_robustly
 from advlab.evaluation.sanity import check_model
 
 
-
 def robust_settings(cfg: Config) -> dict:
-    return attack_suite(cfg.otf_eps, cfg.robust_steps, restarts=cfg.robust_restarts,
-                        cw_restarts=cfg.robust_cw_restarts, apgd_steps=cfg.apgd_steps,
-                        apgd_restarts=cfg.apgd_restarts, apgd_targets=cfg.apgd_targets)
+    return attack_suite(
+        cfg.otf_eps,
+        cfg.robust_steps,
+        restarts=cfg.robust_restarts,
+        cw_restarts=cfg.robust_cw_restarts,
+        apgd_steps=cfg.apgd_steps,
+        apgd_restarts=cfg.apgd_restarts,
+        apgd_targets=cfg.apgd_targets,
+    )
 
 
 def robust_eval(cfg: Config, name: str) -> dict:
@@ -30,15 +36,27 @@ def robust_eval(cfg: Config, name: str) -> dict:
 
     def build():
         x, y = test_data(cfg, cfg.robust_n)
-        return evaluate_robustly(get_model(cfg.replace(force=False), name), x, y, cfg.otf_eps, params["attacks"],
-                                 seed=cfg.seed, progress=f"robust eval {name}")
+        return evaluate_robustly(
+            get_model(cfg.replace(force=False), name),
+            x,
+            y,
+            cfg.otf_eps,
+            params["attacks"],
+            seed=cfg.seed,
+            progress=f"robust eval {name}",
+        )
 
     return cached_json(cfg, "robust", "robust", params, build)
 
 
 def _robust_params(cfg: Config, name: str) -> dict:
-    return {"model": model_key(cfg, name), "eps": cfg.otf_eps, "n": cfg.robust_n, "attacks": robust_settings(cfg),
-            "seed": cfg.seed}
+    return {
+        "model": model_key(cfg, name),
+        "eps": cfg.otf_eps,
+        "n": cfg.robust_n,
+        "attacks": robust_settings(cfg),
+        "seed": cfg.seed,
+    }
 
 
 def cached_robust_eval(cfg: Config, name: str) -> dict | None:
@@ -50,19 +68,34 @@ def cached_robust_eval(cfg: Config, name: str) -> dict | None:
 def model_sanity(cfg: Config, name: str) -> dict:
     """``advlab.evaluation.sanity.check_model`` for model ``name`` on the first ``sanity_n`` test images at
     ``otf_eps``: ``{check: {"passed", "detail"}}``. Cached."""
-    params = {"model": model_key(cfg, name), "eps": cfg.otf_eps, "n": cfg.sanity_n, "steps": cfg.sanity_steps,
-              "undefended": name == "baseline", "seed": cfg.seed, "version": 2}
+    params = {
+        "model": model_key(cfg, name),
+        "eps": cfg.otf_eps,
+        "n": cfg.sanity_n,
+        "steps": cfg.sanity_steps,
+        "undefended": name == "baseline",
+        "seed": cfg.seed,
+        "version": 2,
+    }
     apgd_robust = None
     if cfg.sanity_n <= cfg.robust_n and cfg.apgd_steps and cfg.apgd_targets:
         # APGD-CE then APGD-T on the same images: the robust evaluation's first sanity_n images
         r = robust_eval(cfg, name)
-        apgd_robust = torch.tensor(r["per_attack"]["apgd_t"]["per_image_robust"][:cfg.sanity_n])
+        apgd_robust = torch.tensor(r["per_attack"]["apgd_t"]["per_image_robust"][: cfg.sanity_n])
         params["apgd"] = r["settings"]["apgd_t"]
 
     def build():
         x, y = test_data(cfg, cfg.sanity_n)
-        return check_model(get_model(cfg.replace(force=False), name), x, y, cfg.otf_eps, steps=cfg.sanity_steps,
-                           undefended=name == "baseline", seed=cfg.seed, apgd_robust=apgd_robust)
+        return check_model(
+            get_model(cfg.replace(force=False), name),
+            x,
+            y,
+            cfg.otf_eps,
+            steps=cfg.sanity_steps,
+            undefended=name == "baseline",
+            seed=cfg.seed,
+            apgd_robust=apgd_robust,
+        )
 
     return cached_json(cfg, "sanity", "sanity", params, build)
 
@@ -74,8 +107,13 @@ def evaluate_models(cfg: Config, names) -> dict:
     x, y = test_data(cfg)
     out = {}
     for name in names:
-        out[name] = {"clean_acc": evaluate(get_model(cfg.replace(force=False), name), x, y), "n_images": len(x),
-                     "seeds": [cfg.seed], "robust_eval": robust_eval(cfg, name), "sanity": model_sanity(cfg, name)}
+        out[name] = {
+            "clean_acc": evaluate(get_model(cfg.replace(force=False), name), x, y),
+            "n_images": len(x),
+            "seeds": [cfg.seed],
+            "robust_eval": robust_eval(cfg, name),
+            "sanity": model_sanity(cfg, name),
+        }
         if name == "baseline" and cfg.baseline_seeds:
             out[name]["seed_spread"] = baseline_seed_spread(cfg)
     return out

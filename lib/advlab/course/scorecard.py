@@ -1,15 +1,15 @@
 """The reproduction scorecard: the seed's claims as a data table (claim, the seed's value, the rule
 that judges ours against it, and the measure that reads our number from the results), and the
 verdicts. Rules and measures are shared between claims; a claim is one row of ``CLAIMS``."""
+
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
 
-from advlab.course.registry import label
 from advlab.course.plots import all_correct_up_to
+from advlab.course.registry import label
 from advlab.evaluation.results import acc_at, find_curve, pct
-
 
 # The blog post's clean test accuracies, as it states them (its results tables).
 CLAIMED_CLEAN = {"baseline": 0.99, "fgsm_retrained": 0.98}
@@ -27,6 +27,7 @@ class Rule:
     - ``both``: a claim made of two parts: both hold: agree; one: partly; none: disagree.
     - ``at_least``: ours >= ``agree``: agree; >= ``partly``: partly.
     """
+
     kind: str
     agree: float = 0.0
     partly: float = 0.0
@@ -70,54 +71,154 @@ class Claim:
     id: str
     claim: str
     seed_text: str
-    seed: object                      # the seed's number(s), in the unit the rule compares
-    measure: str                      # name of a function in MEASURES
+    seed: object  # the seed's number(s), in the unit the rule compares
+    measure: str  # name of a function in MEASURES
     args: dict = field(default_factory=dict)
-    threats: tuple = ("all",)         # "all": the number does not depend on a threat model
+    threats: tuple = ("all",)  # "all": the number does not depend on a threat model
     rule: Rule = Rule("points", 10, 20)
 
 
 # The rules the claims share.
-CLEAN = Rule("points", 1, 3)            # a clean accuracy
-CURVE = Rule("points", 10, 20)          # an accuracy under attack
-PLATEAU = Rule("all_points", 10, 20)    # every accuracy of a range of eps
-EPS = Rule("eps", 0.05, 0.10)           # an eps (where curves meet, how far a grid stays correct)
-LOSS = Rule("factor", 2)                # a training loss, first and last epoch
-BOTH = Rule("both")                     # a claim made of two parts
-MOST = Rule("at_least", 0.8, 0.5)       # a share
+CLEAN = Rule("points", 1, 3)  # a clean accuracy
+CURVE = Rule("points", 10, 20)  # an accuracy under attack
+PLATEAU = Rule("all_points", 10, 20)  # every accuracy of a range of eps
+EPS = Rule("eps", 0.05, 0.10)  # an eps (where curves meet, how far a grid stays correct)
+LOSS = Rule("factor", 2)  # a training loss, first and last epoch
+BOTH = Rule("both")  # a claim made of two parts
+MOST = Rule("at_least", 0.8, 0.5)  # a share
 WB, WB_TR, ALL = ("whitebox",), ("whitebox", "transfer"), ("all",)
 
 # The seed blog post's claims: one row each.
 CLAIM_TABLE = [
     # id, claim, the seed's text, the seed's value, measure, its arguments, threat models, rule
     ("baseline_clean", "Baseline clean accuracy", "99%", 0.99, "clean", {"model": "baseline"}, ALL, CLEAN),
-    ("fgsm_baseline_eps_0.1", "FGSM on the baseline, eps 0.1", "79%", 0.79, "curve_at",
-     {"model": "baseline", "attack": "fgsm", "eps": 0.1}, WB, CURVE),
-    ("fgsm_baseline_eps_0.2", "FGSM on the baseline, eps 0.2", "24%", 0.24, "curve_at",
-     {"model": "baseline", "attack": "fgsm", "eps": 0.2}, WB, CURVE),
-    ("fgsm_baseline_plateau", "FGSM on the baseline, eps >= 0.4", "plateau near 10%", 0.10, "curve_range",
-     {"model": "baseline", "attack": "fgsm", "min_eps": 0.4}, WB, PLATEAU),
-    ("fgsm_retrained_clean", "FGSM-retrained clean accuracy", "98%", 0.98, "clean", {"model": "fgsm_retrained"},
-     ALL, CLEAN),
-    ("loss_untrained", "Training loss, FGSM untrained, epoch 1 -> last", "0.102 -> 0.002", (0.102, 0.002),
-     "loss_ends", {"model": "fgsm_untrained"}, ALL, LOSS),
-    ("loss_retrained", "Training loss, FGSM retrained, epoch 1 -> last", "0.203 -> 0.002", (0.203, 0.002),
-     "loss_ends", {"model": "fgsm_retrained"}, ALL, LOSS),
-    ("fgsm_ranking", "FGSM: retrained best, untrained worst (mean accuracy, eps 0.1-0.3)",
-     "retrained > baseline > untrained", None, "ranking",
-     {"attack": "fgsm", "best": "fgsm_retrained", "middle": "baseline", "worst": "fgsm_untrained",
-      "eps_range": (0.1, 0.3)}, WB_TR, BOTH),
-    ("meet_baseline_retrained", "FGSM: baseline and retrained curves meet at eps", "about 0.30", 0.30, "meeting",
-     {"attack": "fgsm", "above": "fgsm_retrained", "below": "baseline"}, WB_TR, EPS),
-    ("meet_retrained_untrained", "FGSM: retrained and untrained curves meet at eps", "about 0.37", 0.37, "meeting",
-     {"attack": "fgsm", "above": "fgsm_retrained", "below": "fgsm_untrained"}, WB_TR, EPS),
+    (
+        "fgsm_baseline_eps_0.1",
+        "FGSM on the baseline, eps 0.1",
+        "79%",
+        0.79,
+        "curve_at",
+        {"model": "baseline", "attack": "fgsm", "eps": 0.1},
+        WB,
+        CURVE,
+    ),
+    (
+        "fgsm_baseline_eps_0.2",
+        "FGSM on the baseline, eps 0.2",
+        "24%",
+        0.24,
+        "curve_at",
+        {"model": "baseline", "attack": "fgsm", "eps": 0.2},
+        WB,
+        CURVE,
+    ),
+    (
+        "fgsm_baseline_plateau",
+        "FGSM on the baseline, eps >= 0.4",
+        "plateau near 10%",
+        0.10,
+        "curve_range",
+        {"model": "baseline", "attack": "fgsm", "min_eps": 0.4},
+        WB,
+        PLATEAU,
+    ),
+    (
+        "fgsm_retrained_clean",
+        "FGSM-retrained clean accuracy",
+        "98%",
+        0.98,
+        "clean",
+        {"model": "fgsm_retrained"},
+        ALL,
+        CLEAN,
+    ),
+    (
+        "loss_untrained",
+        "Training loss, FGSM untrained, epoch 1 -> last",
+        "0.102 -> 0.002",
+        (0.102, 0.002),
+        "loss_ends",
+        {"model": "fgsm_untrained"},
+        ALL,
+        LOSS,
+    ),
+    (
+        "loss_retrained",
+        "Training loss, FGSM retrained, epoch 1 -> last",
+        "0.203 -> 0.002",
+        (0.203, 0.002),
+        "loss_ends",
+        {"model": "fgsm_retrained"},
+        ALL,
+        LOSS,
+    ),
+    (
+        "fgsm_ranking",
+        "FGSM: retrained best, untrained worst (mean accuracy, eps 0.1-0.3)",
+        "retrained > baseline > untrained",
+        None,
+        "ranking",
+        {
+            "attack": "fgsm",
+            "best": "fgsm_retrained",
+            "middle": "baseline",
+            "worst": "fgsm_untrained",
+            "eps_range": (0.1, 0.3),
+        },
+        WB_TR,
+        BOTH,
+    ),
+    (
+        "meet_baseline_retrained",
+        "FGSM: baseline and retrained curves meet at eps",
+        "about 0.30",
+        0.30,
+        "meeting",
+        {"attack": "fgsm", "above": "fgsm_retrained", "below": "baseline"},
+        WB_TR,
+        EPS,
+    ),
+    (
+        "meet_retrained_untrained",
+        "FGSM: retrained and untrained curves meet at eps",
+        "about 0.37",
+        0.37,
+        "meeting",
+        {"attack": "fgsm", "above": "fgsm_retrained", "below": "fgsm_untrained"},
+        WB_TR,
+        EPS,
+    ),
     ("grid_baseline", "Grid (FGSM): baseline correct up to eps", "0.15", 0.15, "grid", {"model": "baseline"}, WB, EPS),
-    ("grid_fgsm_retrained", "Grid (FGSM): FGSM-trained correct up to eps", "0.2", 0.20, "grid",
-     {"model": "fgsm_retrained"}, WB, EPS),
-    ("grid_pgd_retrained", "Grid (FGSM): PGD-trained correct up to eps", "0.25", 0.25, "grid",
-     {"model": "pgd_retrained"}, WB, EPS),
-    ("collapse", "FGSM on the baseline at large eps (>= 0.4): share of the most predicted class",
-     "collapse onto a single class", 1.0, "collapse", {"min_eps": 0.4}, WB, MOST),
+    (
+        "grid_fgsm_retrained",
+        "Grid (FGSM): FGSM-trained correct up to eps",
+        "0.2",
+        0.20,
+        "grid",
+        {"model": "fgsm_retrained"},
+        WB,
+        EPS,
+    ),
+    (
+        "grid_pgd_retrained",
+        "Grid (FGSM): PGD-trained correct up to eps",
+        "0.25",
+        0.25,
+        "grid",
+        {"model": "pgd_retrained"},
+        WB,
+        EPS,
+    ),
+    (
+        "collapse",
+        "FGSM on the baseline at large eps (>= 0.4): share of the most predicted class",
+        "collapse onto a single class",
+        1.0,
+        "collapse",
+        {"min_eps": 0.4},
+        WB,
+        MOST,
+    ),
 ]
 CLAIMS = [Claim(*row) for row in CLAIM_TABLE]
 
@@ -243,8 +344,17 @@ def _m_collapse(results, threat, min_eps):
     return share, f"{pct(share)} predicted as '{cls}' at eps {e:g}"
 
 
-MEASURES = {"clean": _m_clean, "curve_at": _m_curve_at, "curve_range": _m_curve_range, "loss_ends": _m_loss_ends,
-            "ranking": _m_ranking, "pair": _m_pair, "meeting": _m_meeting, "grid": _m_grid, "collapse": _m_collapse}
+MEASURES = {
+    "clean": _m_clean,
+    "curve_at": _m_curve_at,
+    "curve_range": _m_curve_range,
+    "loss_ends": _m_loss_ends,
+    "ranking": _m_ranking,
+    "pair": _m_pair,
+    "meeting": _m_meeting,
+    "grid": _m_grid,
+    "collapse": _m_collapse,
+}
 
 
 def scorecard(results: dict, claims=CLAIMS) -> list[dict]:
@@ -259,11 +369,13 @@ def scorecard(results: dict, claims=CLAIMS) -> list[dict]:
                 ours[threat] = {"value": None, "text": "not measured", "verdict": "not measured"}
                 continue
             value, text = got
-            ours[threat] = {"value": None if isinstance(value, float) and math.isnan(value) else value,
-                            "text": text, "verdict": c.rule.judge(value, c.seed)}
+            ours[threat] = {
+                "value": None if isinstance(value, float) and math.isnan(value) else value,
+                "text": text,
+                "verdict": c.rule.judge(value, c.seed),
+            }
         rows.append({"id": c.id, "claim": c.claim, "seed": c.seed_text, "rule": c.rule.text(), "ours": ours})
     return rows
-
 
 
 def claims_by_threat(rows: list[dict]) -> dict:
@@ -284,5 +396,3 @@ def claims_by_threat(rows: list[dict]) -> dict:
         else:
             out["neither"].append(row["claim"])
     return out
-
-

@@ -12,6 +12,7 @@ in markdown, attributed on the same line.
 - :func:`differences`: the table that ends each notebook: the seed's words, our number under each
   threat model, and the verdict (the report's scorecard rules, ``advlab.course.scorecard.CLAIMS``).
 """
+
 from __future__ import annotations
 
 import json
@@ -40,7 +41,7 @@ def show(text: str) -> None:
     try:
         from IPython import get_ipython
         from IPython.display import Markdown, display
-    except ImportError:   # pragma: no cover - IPython ships with the notebook stack
+    except ImportError:  # pragma: no cover - IPython ships with the notebook stack
         get_ipython = None
     if get_ipython is not None and get_ipython() is not None:
         display(Markdown(text))
@@ -67,34 +68,78 @@ def compute_time(notebook: str, root: str | Path = ".") -> str:
             continue
         found.append(f"`{profile}` {float(seconds):.0f} s")
     if not found:
-        return ("**Compute time:** not measured on this machine yet; `docs/performance.md` gives the "
-                "measured time of each profile.")
-    return (f"**Compute time** of this notebook, measured by the last `run_all.py` of each profile on this machine "
-            f"(with whatever was cached then): {', '.join(found)}. Other profiles: see `docs/performance.md`.")
+        return (
+            "**Compute time:** not measured on this machine yet; `docs/performance.md` gives the "
+            "measured time of each profile."
+        )
+    return (
+        f"**Compute time** of this notebook, measured by the last `run_all.py` of each profile on this machine "
+        f"(with whatever was cached then): {', '.join(found)}. Other profiles: see `docs/performance.md`."
+    )
 
 
 # --- where we differ from the seed --------------------------------------------------------------------
 
+
 def _extra_claims():
     return [
         # Notebook 04: the seed's generalisation section.
-        Claim("pgd_ranking_pgd", "PGD: PGD-trained best, baseline worst", "PGD-trained > FGSM-trained > baseline",
-              None, "ranking", {"attack": "pgd", "best": "pgd_retrained", "middle": "fgsm_retrained",
-                                "worst": "baseline", "eps_range": (0.1, 0.3)}, ("whitebox", "transfer"), Rule("both")),
-        Claim("meet_pgd_baseline_fgsm", "FGSM: PGD-trained above the baseline up to eps", "0.33", 0.33, "meeting",
-              {"attack": "fgsm", "above": "pgd_retrained", "below": "baseline"}, ("whitebox", "transfer"),
-              Rule("eps", 0.05, 0.10)),
-        Claim("cross_pgd_fgsm_fgsm", "FGSM: PGD-trained overtakes FGSM-trained at eps", "0.15", 0.15, "meeting",
-              {"attack": "fgsm", "above": "fgsm_retrained", "below": "pgd_retrained"}, ("whitebox", "transfer"),
-              Rule("eps", 0.05, 0.10)),
-        Claim("fgsm_pair_fgsm_vs_pgd", "FGSM, mean accuracy over eps 0.1-0.3: FGSM-retrained above PGD-retrained",
-              "FGSM-retrained better", None, "pair", {"attack": "fgsm", "better": "fgsm_retrained",
-                                                      "worse": "pgd_retrained", "eps_range": (0.1, 0.3)},
-              ("whitebox", "transfer"), Rule("both")),
-        Claim("pgd_pair_fgsm_vs_pgd", "PGD, mean accuracy over eps 0.1-0.3: FGSM-retrained above PGD-retrained",
-              "FGSM-retrained better", None, "pair", {"attack": "pgd", "better": "fgsm_retrained",
-                                                     "worse": "pgd_retrained", "eps_range": (0.1, 0.3)},
-              ("whitebox", "transfer"), Rule("both")),
+        Claim(
+            "pgd_ranking_pgd",
+            "PGD: PGD-trained best, baseline worst",
+            "PGD-trained > FGSM-trained > baseline",
+            None,
+            "ranking",
+            {
+                "attack": "pgd",
+                "best": "pgd_retrained",
+                "middle": "fgsm_retrained",
+                "worst": "baseline",
+                "eps_range": (0.1, 0.3),
+            },
+            ("whitebox", "transfer"),
+            Rule("both"),
+        ),
+        Claim(
+            "meet_pgd_baseline_fgsm",
+            "FGSM: PGD-trained above the baseline up to eps",
+            "0.33",
+            0.33,
+            "meeting",
+            {"attack": "fgsm", "above": "pgd_retrained", "below": "baseline"},
+            ("whitebox", "transfer"),
+            Rule("eps", 0.05, 0.10),
+        ),
+        Claim(
+            "cross_pgd_fgsm_fgsm",
+            "FGSM: PGD-trained overtakes FGSM-trained at eps",
+            "0.15",
+            0.15,
+            "meeting",
+            {"attack": "fgsm", "above": "fgsm_retrained", "below": "pgd_retrained"},
+            ("whitebox", "transfer"),
+            Rule("eps", 0.05, 0.10),
+        ),
+        Claim(
+            "fgsm_pair_fgsm_vs_pgd",
+            "FGSM, mean accuracy over eps 0.1-0.3: FGSM-retrained above PGD-retrained",
+            "FGSM-retrained better",
+            None,
+            "pair",
+            {"attack": "fgsm", "better": "fgsm_retrained", "worse": "pgd_retrained", "eps_range": (0.1, 0.3)},
+            ("whitebox", "transfer"),
+            Rule("both"),
+        ),
+        Claim(
+            "pgd_pair_fgsm_vs_pgd",
+            "PGD, mean accuracy over eps 0.1-0.3: FGSM-retrained above PGD-retrained",
+            "FGSM-retrained better",
+            None,
+            "pair",
+            {"attack": "pgd", "better": "fgsm_retrained", "worse": "pgd_retrained", "eps_range": (0.1, 0.3)},
+            ("whitebox", "transfer"),
+            Rule("both"),
+        ),
     ]
 
 
@@ -124,15 +169,23 @@ def differences(results: dict, rows, same_threats: bool = False) -> str:
             for threat in THREAT_NAMES:
                 o = ours.get(threat, ours.get("all"))
                 if o is None:
-                    cells[threat] = ("the same (for the baseline, transfer is white-box)" if same_threats
-                                     else "not measured under this threat model")
+                    cells[threat] = (
+                        "the same (for the baseline, transfer is white-box)"
+                        if same_threats
+                        else "not measured under this threat model"
+                    )
                 elif "all" in ours:
-                    cells[threat] = ("the same (no attack involved)" if threat == "transfer"
-                                     else f"{o['text']}: **{o['verdict']}**")
+                    cells[threat] = (
+                        "the same (no attack involved)" if threat == "transfer" else f"{o['text']}: **{o['verdict']}**"
+                    )
                 else:
                     cells[threat] = f"{o['text']}: **{o['verdict']}**"
-            row = [f"\u201c{quote}\u201d" if i == 0 else "", f"{c.claim} (seed: {c.seed_text})",
-                   cells["whitebox"], cells["transfer"]]
+            row = [
+                f"\u201c{quote}\u201d" if i == 0 else "",
+                f"{c.claim} (seed: {c.seed_text})",
+                cells["whitebox"],
+                cells["transfer"],
+            ]
             lines.append("| " + " | ".join(x.replace("|", "\\|") for x in row) + " |")
     return "\n".join(lines)
 
@@ -165,8 +218,9 @@ def comparisons(rows, numbers: dict, labels: dict | None = None) -> str:
                 if better not in got or worse not in got:
                     cells.append("not measured under this threat model")
                     continue
-                cells.append(f"{a} {rate(*got[better])} vs {b} {rate(*got[worse])}: "
-                             f"**{ordering(got[better], got[worse])}**")
+                cells.append(
+                    f"{a} {rate(*got[better])} vs {b} {rate(*got[worse])}: **{ordering(got[better], got[worse])}**"
+                )
             row = [f"\u201c{quote}\u201d" if i == 0 else "", f"{a} more robust than {b}"] + cells
             lines.append("| " + " | ".join(x.replace("|", "\\|") for x in row) + " |")
     return "\n".join(lines)

@@ -11,6 +11,7 @@ widget sends a message on the shell channel while it waits for the cell's reply 
 could swallow the socket's wake-up, so the reply sat unread until the cell timeout (see
 ``advlab.runtime.engine``).
 """
+
 from __future__ import annotations
 
 import os
@@ -19,7 +20,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from advlab.core.inference import predict
-from advlab.course import pipeline
+from advlab.course import curves, pipeline
 from advlab.course.plots import COLORS, LABELS, THREAT_TITLES
 
 _NETS: dict = {}
@@ -35,21 +36,23 @@ def _net(cfg, name: str):
 
 def attacked_images(cfg, model: str, attack: str, eps: float, threat: str = "whitebox", n: int = 4):
     """The first ``n`` test images (the curves' own first images) attacked at ``eps`` exactly as the
-    curves attack them (``pipeline.adversarial_examples``), and ``model``'s predictions on them.
+    curves attack them (``curves.adversarial_examples``), and ``model``'s predictions on them.
     Returns ``(x_adv, y, preds)``."""
     source = model if threat == "whitebox" else "baseline"
-    ((_, x_adv),) = pipeline.adversarial_examples(cfg.replace(force=False), source, attack, [eps], n,
-                                                  early_stop=threat == "whitebox")
+    ((_, x_adv),) = curves.adversarial_examples(
+        cfg.replace(force=False), source, attack, [eps], n, early_stop=threat == "whitebox"
+    )
     _, y = pipeline.test_data(cfg, n)
     return x_adv, y, predict(_net(cfg, model), x_adv)
 
 
-def attack_view(cfg, model: str = "baseline", attack: str = "fgsm", eps: float = 0.2,
-                threat: str = "whitebox", n: int = 4):
+def attack_view(
+    cfg, model: str = "baseline", attack: str = "fgsm", eps: float = 0.2, threat: str = "whitebox", n: int = 4
+):
     """Figure: ``n`` attacked test images titled with ``model``'s prediction (red when wrong), and
     the model's accuracy curves for ``attack`` (both threat models) with a marker at ``eps``."""
     x_adv, y, preds = attacked_images(cfg, model, attack, eps, threat, n)
-    curves = {t: pipeline.curve(cfg, model, attack, t) for t in pipeline.THREATS}
+    curves = {t: curves.curve(cfg, model, attack, t) for t in pipeline.THREATS}
     fig = plt.figure(figsize=(2.0 * n + 5.5, 3.2))
     grid = fig.add_gridspec(1, n + 2, width_ratios=[1] * n + [0.45, 2.6], wspace=0.12)
     for j in range(n):
@@ -70,11 +73,18 @@ def attack_view(cfg, model: str = "baseline", attack: str = "fgsm", eps: float =
     ax.axvline(eps, color="0.6", lw=0.8)
     at = float(np.interp(eps, curves[threat]["eps"], curves[threat]["acc"])) * 100
     names = {"whitebox": "white-box", "transfer": "transfer"}
-    ax.set(xlabel="epsilon", ylabel="accuracy (%)", ylim=(-2, 102),
-           title=f"{attack.upper()}, {names[threat]}: {at:.0f}% at eps {eps:.2f}")
+    ax.set(
+        xlabel="epsilon",
+        ylabel="accuracy (%)",
+        ylim=(-2, 102),
+        title=f"{attack.upper()}, {names[threat]}: {at:.0f}% at eps {eps:.2f}",
+    )
     ax.legend(fontsize=8, loc="upper right")
-    fig.suptitle(f"{LABELS.get(model, model)} under {attack.upper()} ({names[threat]}), eps = {eps:.2f}"
-                 f" (curve: {curves[threat]['n_images']} test images, marker interpolated)", y=1.04)
+    fig.suptitle(
+        f"{LABELS.get(model, model)} under {attack.upper()} ({names[threat]}), eps = {eps:.2f}"
+        f" (curve: {curves[threat]['n_images']} test images, marker interpolated)",
+        y=1.04,
+    )
     return fig
 
 
@@ -87,8 +97,7 @@ def headless() -> bool:
     return os.environ.get("ADVLAB_HEADLESS", "0") not in ("", "0", "false", "no", "off")
 
 
-def explore(cfg, models=("baseline",), attacks=tuple(pipeline.ATTACKS), eps: float = 0.2, n: int = 4,
-            view=None):
+def explore(cfg, models=("baseline",), attacks=tuple(pipeline.ATTACKS), eps: float = 0.2, n: int = 4, view=None):
     """``attack_view`` with a slider for eps (0 to 0.9) and menus for model, attack and threat
     (``view``, with attack_view's arguments, replaces attack_view: a test uses it).
     Headless (see ``headless``) it only prints a line saying where the sliders work, and creates no
@@ -99,7 +108,7 @@ def explore(cfg, models=("baseline",), attacks=tuple(pipeline.ATTACKS), eps: flo
         return None
     try:
         import ipywidgets as w
-    except ImportError:   # the static figure above still tells the story
+    except ImportError:  # the static figure above still tells the story
         print("ipywidgets is not installed: the interactive explorer is unavailable.")
         return None
 
@@ -107,15 +116,19 @@ def explore(cfg, models=("baseline",), attacks=tuple(pipeline.ATTACKS), eps: flo
         view(cfg, model, attack, eps, threat, n)
         plt.show()
 
-    ui = w.interactive(show,
-                       model=w.Dropdown(options=list(models), value=list(models)[0], description="model"),
-                       attack=w.Dropdown(options=list(attacks), value=list(attacks)[0], description="attack"),
-                       threat=w.Dropdown(options=list(pipeline.THREATS), value="whitebox", description="threat"),
-                       eps=w.FloatSlider(value=eps, min=0.0, max=0.9, step=0.05, continuous_update=False,
-                                         readout_format=".2f", description="eps"))
+    ui = w.interactive(
+        show,
+        model=w.Dropdown(options=list(models), value=list(models)[0], description="model"),
+        attack=w.Dropdown(options=list(attacks), value=list(attacks)[0], description="attack"),
+        threat=w.Dropdown(options=list(pipeline.THREATS), value="whitebox", description="threat"),
+        eps=w.FloatSlider(
+            value=eps, min=0.0, max=0.9, step=0.05, continuous_update=False, readout_format=".2f", description="eps"
+        ),
+    )
     # A static copy (the HTML report) shows this line instead of the widget's repr.
     bundle = ui._repr_mimebundle_()
     bundle["text/plain"] = STATIC_NOTE
     from IPython.display import display
+
     display(bundle, raw=True)
     return None

@@ -5,12 +5,13 @@ sanity checks of ``advlab.evaluation.sanity``, explorers with epsilon sliders, a
 to the executed notebooks exported as HTML.
 
 This module collects and merges the numbers; ``advlab.course.scorecard`` judges them against the seed;
-``advlab.report.page`` and the templates in ``lib/advlab/report/templates`` lay out the page; ``advlab.report.explorer`` (the frames: ``advlab.course.frames``)
-builds the sliders' data.
+``advlab.report.page`` and the templates in ``lib/advlab/report/templates`` lay out the page;
+``advlab.report.explorer`` lays out the sliders, whose frames ``advlab.course.frames`` computes.
 
 Every path is relative to ``root`` (the repository root by default), so the tests can build a
 report in a temporary folder. Every file is written atomically.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -22,24 +23,21 @@ from pathlib import Path
 
 from advlab.core.errors import AdvlabError
 from advlab.core.io import atomic_path, write_json
-from advlab.course import challenge
+from advlab.course import challenge, frames
 from advlab.course.registry import FIGURES, NOTEBOOKS
 from advlab.course.registry import LABELS as MODEL_LABELS
+from advlab.course.scorecard import claims_by_threat, scorecard
 from advlab.evaluation import sanity
 from advlab.evaluation.stats import wilson_acc
-from advlab.course import frames
 from advlab.report import explorer
-from advlab.course.scorecard import claims_by_threat, scorecard
-from advlab.report.page import (
-    THREAT_LABELS,
-    render_html,
-)
+from advlab.report.page import THREAT_LABELS, render_html
 
 VERSION_PACKAGES = ("torch", "torchvision", "advlab", "papermill", "numpy")
 CURVE_KEYS = ("model", "attack", "threat", "eps", "acc", "n_images")
 
 
 # --- merging the parts ----------------------------------------------------------------------------
+
 
 def report_dir(profile: str, root: str | Path = ".") -> Path:
     return Path(root) / "report" / profile
@@ -67,10 +65,25 @@ def load_parts(profile: str, root: str | Path = ".") -> tuple[list[dict], list[s
 def merge_parts(parts: list[dict]) -> dict:
     """One results dict from the parts, later notebooks winning: models, losses, grids and
     pgd_strength are unions; curves are deduplicated on (model, attack, threat)."""
-    merged = {"models": {}, "curves": [], "losses": {}, "attack_settings": {}, "grids": {},
-              "collapse": None, "noise": None, "pgd_strength": {}, "figures": [], "notebooks": [], "recorded": {},
-              "on_the_fly": {}, "train_seconds": {}, "capacity": [],
-              "config": None, "devices": [], "warnings": []}
+    merged = {
+        "models": {},
+        "curves": [],
+        "losses": {},
+        "attack_settings": {},
+        "grids": {},
+        "collapse": None,
+        "noise": None,
+        "pgd_strength": {},
+        "figures": [],
+        "notebooks": [],
+        "recorded": {},
+        "on_the_fly": {},
+        "train_seconds": {},
+        "capacity": [],
+        "config": None,
+        "devices": [],
+        "warnings": [],
+    }
     curves, figures, configs = {}, {}, {}
     for part in parts:
         nb = part.get("notebook", "?")
@@ -93,7 +106,7 @@ def merge_parts(parts: list[dict]) -> dict:
     return merged
 
 
-CLEAN_N = 10000   # clean accuracy is always measured on the whole MNIST test set
+CLEAN_N = 10000  # clean accuracy is always measured on the whole MNIST test set
 
 
 def add_intervals(results: dict) -> None:
@@ -101,6 +114,7 @@ def add_intervals(results: dict) -> None:
     each model, ``ci95`` of each curve (one per eps) and of each robust evaluation (clean, robust, per
     attack). Each model is one training seed (``seeds``) unless ``seed_spread`` says otherwise. A value
     that is not an accuracy in [0, 1] gets None."""
+
     def ci(acc, n):
         try:
             return list(wilson_acc(float(acc), int(n)))
@@ -129,7 +143,7 @@ def _merge_models(models: dict, recorded: dict) -> None:
             for key in ("n_images", "seeds", "seed_spread"):
                 if m.get(key) is not None:
                     entry[key] = m[key]
-            for key in ("robust_eval", "sanity"):   # the stronger evaluation (notebooks 02-05)
+            for key in ("robust_eval", "sanity"):  # the stronger evaluation (notebooks 02-05)
                 if isinstance(m.get(key), dict):
                     entry[key] = m[key]
 
@@ -138,9 +152,13 @@ def _merge_curves(curves: dict, recorded: list) -> None:
     for c in recorded:
         if all(k in c for k in ("model", "attack", "threat", "eps", "acc")):
             curves[(c["model"], c["attack"], c["threat"])] = {
-                "model": c["model"], "attack": c["attack"], "threat": c["threat"],
-                "eps": [float(e) for e in c["eps"]], "acc": [float(a) for a in c["acc"]],
-                "n_images": c.get("n_images")}
+                "model": c["model"],
+                "attack": c["attack"],
+                "threat": c["threat"],
+                "eps": [float(e) for e in c["eps"]],
+                "acc": [float(a) for a in c["acc"]],
+                "n_images": c.get("n_images"),
+            }
             if c.get("subset"):  # FGSM on exactly the PGD curve's images (for the PGD <= FGSM check)
                 curves[(c["model"], c["attack"], c["threat"])]["subset"] = c["subset"]
 
@@ -163,11 +181,14 @@ def _mixed_settings(configs: dict, ref: dict | None) -> list[str]:
     if len(distinct) <= 1:
         return []
     diffs = sorted({k for c in configs.values() for k in c if k not in ignore and c.get(k) != ref.get(k)})
-    return [f"the notebooks' parts were recorded with different settings ({', '.join(diffs)}): "
-            f"rerun them together (python run_all.py --profile ...)"]
+    return [
+        f"the notebooks' parts were recorded with different settings ({', '.join(diffs)}): "
+        f"rerun them together (python run_all.py --profile ...)"
+    ]
 
 
 # --- metadata, notebooks --------------------------------------------------------------------------
+
 
 def versions() -> dict:
     out = {"python": platform.python_version()}
@@ -194,12 +215,13 @@ def export_notebooks(profile: str, root: str | Path = ".") -> dict:
         if not dst.exists() or dst.stat().st_mtime < src.stat().st_mtime:
             import nbformat
             from nbconvert import HTMLExporter
+
             if exporter is None:
                 exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
-                exporter.log.setLevel(logging.ERROR)   # not its accessibility notes on figures without alt text
+                exporter.log.setLevel(logging.ERROR)  # not its accessibility notes on figures without alt text
             try:
                 body, _ = exporter.from_notebook_node(nbformat.read(src, as_version=4))
-            except Exception as exc:   # a broken notebook must not sink the whole report
+            except Exception as exc:  # a broken notebook must not sink the whole report
                 print(f"report: could not export {src.name} to HTML ({type(exc).__name__}: {exc})")
                 out[stem] = None
                 continue
@@ -220,6 +242,7 @@ def _timings(profile: str, root) -> dict:
 
 # --- building -------------------------------------------------------------------------------------
 
+
 def collect(profile: str, root: str | Path = ".") -> dict:
     """The merged results of ``profile`` with scorecard and sanity checks (what results.json holds)."""
     parts, warnings = load_parts(profile, root)
@@ -239,8 +262,10 @@ def collect(profile: str, root: str | Path = ".") -> dict:
         "on_the_fly": merged["on_the_fly"],
         "train_seconds": merged["train_seconds"],
         "capacity": merged["capacity"],
-        "figures": [_figure_entry(name, caption, merged["figures"], profile, root)
-                    for name, caption in _figure_list(merged["figures"])],
+        "figures": [
+            _figure_entry(name, caption, merged["figures"], profile, root)
+            for name, caption in _figure_list(merged["figures"])
+        ],
         "notebooks": merged["notebooks"],
         "recorded": merged["recorded"],
         "config": merged["config"],
@@ -292,7 +317,7 @@ def build_report(profile: str, root: str | Path = ".", export: bool = True) -> P
     write_json(folder / "results.json", results)
     try:
         explore = explorer.render(frames.build(results, root), MODEL_LABELS, THREAT_LABELS)
-    except Exception as exc:   # the explorers are a bonus: they must not sink the report
+    except Exception as exc:  # the explorers are a bonus: they must not sink the report
         print(f"report: no explorers in the page ({type(exc).__name__}: {exc})")
         explore = ""
     page = folder / "index.html"

@@ -10,6 +10,7 @@ a large bundle normally fetched from a CDN (the page must work offline), and its
 one widget value to another; choosing which of hundreds of precomputed images to show is a lookup
 that would need custom widget code anyway. A 150-line script has no dependency and no build step.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,10 @@ STATIC = Path(__file__).resolve().parent / "static"
 
 def page_assets() -> dict:
     """The explorer's script and style sheet, to inline in the page."""
-    return {"js": (STATIC / "explorer.js").read_text(encoding="utf-8"),
-            "css": (STATIC / "explorer.css").read_text(encoding="utf-8")}
+    return {
+        "js": (STATIC / "explorer.js").read_text(encoding="utf-8"),
+        "css": (STATIC / "explorer.css").read_text(encoding="utf-8"),
+    }
 
 
 def data_json(data: dict, labels: dict) -> str:
@@ -36,5 +39,11 @@ def render(data: dict | None, labels: dict, threat_labels: dict) -> str:
     """The explorers' HTML section (``templates/explorer.html.j2``), script and data inlined."""
     if not data or not data["explorers"]:
         return ""
-    return render_template("explorer.html.j2", data=data, labels=labels, threat_labels=threat_labels,
-                           assets=page_assets(), data_json=data_json(data, labels))
+    return render_template(
+        "explorer.html.j2",
+        data=data,
+        labels=labels,
+        threat_labels=threat_labels,
+        assets=page_assets(),
+        data_json=data_json(data, labels),
+    )

@@ -17,6 +17,7 @@ Notebooks run through ``advlab.runtime.engine`` (papermill's client with a fix a
 headless execution stall described there), and their kernels get ADVLAB_HEADLESS=1, so the ipywidgets explorers
 open no widget at all (``widgets.explore``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,7 +34,14 @@ from advlab.course.pipeline import NOTEBOOKS, resolve_device
 from advlab.course.pretrained_cli import check
 from advlab.course.profiles import EXPECTED_CPU_TIME, PROFILES, Config, ConfigError, config, field_names
 from advlab.report.build import build_report
-from advlab.runtime.notebooks import NotebookFailed, merge_timings, notebook_parameters, relative, run_notebook, this_python_kernel
+from advlab.runtime.notebooks import (
+    NotebookFailed,
+    merge_timings,
+    notebook_parameters,
+    relative,
+    run_notebook,
+    this_python_kernel,
+)
 
 NOTEBOOK_DIR = "notebooks"
 # Fields run_all sets itself, from its own options.
@@ -45,28 +53,47 @@ class UsageError(AdvlabError):
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message):          # one line, not argparse's usage block
+    def error(self, message):  # one line, not argparse's usage block
         raise UsageError(message)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="run_all.py", description="Run the AdvLab notebooks in order with papermill and build "
-                "the report (report/<profile>/index.html).")
+    p = _Parser(
+        prog="run_all.py",
+        description="Run the AdvLab notebooks in order with papermill and build "
+        "the report (report/<profile>/index.html).",
+    )
     p.add_argument("--profile", default="quick", help=f"one of {', '.join(PROFILES)} (default: quick)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: auto)")
-    p.add_argument("--only", action="append", default=[], metavar="02,03",
-                   help="run only these notebooks (numbers or names, comma-separated); the report still "
-                        "includes the others' earlier results")
+    p.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="02,03",
+        help="run only these notebooks (numbers or names, comma-separated); the report still "
+        "includes the others' earlier results",
+    )
     p.add_argument("--force", action="store_true", help="recompute cached models, sets and curves")
-    p.add_argument("--set", dest="sets", action="extend", nargs="+", default=[], metavar="name=value",
-                   help="override a Config field, e.g. --set epochs=5 n_test=null (values are JSON, else strings)")
+    p.add_argument(
+        "--set",
+        dest="sets",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="name=value",
+        help="override a Config field, e.g. --set epochs=5 n_test=null (values are JSON, else strings)",
+    )
     p.add_argument("--no-report", action="store_true", help="run the notebooks but do not build the report")
-    p.add_argument("--pretrained", action="store_true", help="use the shipped weights (pretrained/<profile>/, "
-                   "verified by sha256) instead of training the models")
+    p.add_argument(
+        "--pretrained",
+        action="store_true",
+        help="use the shipped weights (pretrained/<profile>/, verified by sha256) instead of training the models",
+    )
     return p
 
 
 # --- argument validation --------------------------------------------------------------------------
+
 
 def _field_types() -> dict[str, set]:
     """Allowed JSON value types per Config field, from its annotation ("int | None", "list", ...)."""
@@ -90,8 +117,9 @@ def _fits(value, allowed: set) -> bool:
     if isinstance(value, str):
         return str in allowed
     if isinstance(value, list):
-        return list in allowed and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-                                       for v in value)
+        return list in allowed and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value
+        )
     return False
 
 
@@ -106,15 +134,18 @@ def parse_set(item: str, types: dict[str, set] | None = None) -> tuple[str, obje
     if name in RESERVED:
         raise UsageError(f"--set {name}=...: use {RESERVED[name]} instead")
     if name not in types:
-        raise UsageError(f"--set {name}: unknown field; known: {', '.join(n for n in field_names() if n not in RESERVED)}")
+        raise UsageError(
+            f"--set {name}: unknown field; known: {', '.join(n for n in field_names() if n not in RESERVED)}"
+        )
     try:
         value = json.loads(raw)
     except ValueError:
         value = raw
     allowed = types[name]
     if object not in allowed and not _fits(value, allowed):
-        want = " or ".join(sorted("null" if t is type(None) else "a list of numbers" if t is list else t.__name__
-                                  for t in allowed))
+        want = " or ".join(
+            sorted("null" if t is type(None) else "a list of numbers" if t is list else t.__name__ for t in allowed)
+        )
         raise UsageError(f"--set {name}={raw}: expected {want}")
     if isinstance(value, int) and not isinstance(value, bool) and int not in allowed and float in allowed:
         value = float(value)
@@ -128,11 +159,16 @@ def parse_only(items: list[str], notebooks: list[str]) -> list[str]:
         for token in (t.strip() for t in item.split(",")):
             if not token:
                 continue
-            match = [nb for nb in notebooks if nb == token or (token.isdigit() and int(nb.split("_")[0]) == int(token))
-                     or nb.split("_")[0] == token]
+            match = [
+                nb
+                for nb in notebooks
+                if nb == token or (token.isdigit() and int(nb.split("_")[0]) == int(token)) or nb.split("_")[0] == token
+            ]
             if not match:
-                raise UsageError(f"--only {token}: unknown notebook; choose from "
-                                 f"{', '.join(nb.split('_')[0] for nb in notebooks)} ({', '.join(notebooks)})")
+                raise UsageError(
+                    f"--only {token}: unknown notebook; choose from "
+                    f"{', '.join(nb.split('_')[0] for nb in notebooks)} ({', '.join(notebooks)})"
+                )
             wanted.update(match)
     return [nb for nb in notebooks if nb in wanted] if wanted else list(notebooks)
 
@@ -161,10 +197,10 @@ def parse_args(argv: list[str] | None = None) -> Plan:
     types = _field_types()
     overrides = dict(parse_set(item, types) for item in args.sets)
     if args.pretrained:
-        overrides["pretrained"] = True     # reaches every notebook through its `overrides` parameter
+        overrides["pretrained"] = True  # reaches every notebook through its `overrides` parameter
     try:
         cfg = config(args.profile, **overrides).replace(device=args.device, force=args.force)
-    except ConfigError as exc:   # "--set epochs=0: must be an integer >= 1"
+    except ConfigError as exc:  # "--set epochs=0: must be an integer >= 1"
         raise UsageError(f"--set {exc}" if exc.field in overrides else str(exc)) from None
     except (AdvlabError, TypeError, ValueError) as exc:
         raise UsageError(str(exc)) from None
@@ -179,6 +215,7 @@ def parse_args(argv: list[str] | None = None) -> Plan:
 def run(plan: Plan, root: Path) -> int:
     """Run the plan's notebooks in order, then build the report. Returns the exit code."""
     import logging
+
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     folder = root / "report" / plan.profile
     sources = [root / NOTEBOOK_DIR / f"{stem}.ipynb" for stem in plan.notebooks]
@@ -186,8 +223,11 @@ def run(plan: Plan, root: Path) -> int:
     if missing:
         print(f"run_all: notebook(s) not found: {', '.join(missing)}", file=sys.stderr)
         return 2
-    print(f"run_all: profile {plan.profile} ({_expected(plan.profile)}), device {plan.device}, "
-          f"{len(sources)} notebook(s)" + (f", overrides {plan.overrides}" if plan.overrides else ""), flush=True)
+    print(
+        f"run_all: profile {plan.profile} ({_expected(plan.profile)}), device {plan.device}, "
+        f"{len(sources)} notebook(s)" + (f", overrides {plan.overrides}" if plan.overrides else ""),
+        flush=True,
+    )
     failure = None
     with this_python_kernel() as kernel:
         for i, src in enumerate(sources, 1):
@@ -218,7 +258,7 @@ class Terminated(KeyboardInterrupt):
 
 
 def _terminate(signum, frame):
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)     # one is enough: let the clean-up finish
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one is enough: let the clean-up finish
     raise Terminated()
 
 
@@ -226,6 +266,7 @@ def _terminate(signum, frame):
 def _sigterm_as_interrupt():
     """SIGTERM raises Terminated in the main thread for the duration (elsewhere it is left alone)."""
     import threading
+
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -248,6 +289,9 @@ def main(argv: list[str] | None = None, root: str | Path | None = None) -> int:
             return run(plan, root)
     except KeyboardInterrupt as exc:
         how = "SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C"
-        print(f"\nrun_all: interrupted ({how}): finished notebooks and their results are kept, and the "
-              f"notebook that was running, partly executed; the report was not rebuilt", file=sys.stderr)
+        print(
+            f"\nrun_all: interrupted ({how}): finished notebooks and their results are kept, and the "
+            f"notebook that was running, partly executed; the report was not rebuilt",
+            file=sys.stderr,
+        )
         return 143 if isinstance(exc, Terminated) else 130

@@ -15,6 +15,7 @@ sat unread, with the kernel idle, until the poll's timeout (the per-cell timeout
   fails with ``KernelStalled`` and the runner reruns the notebook once (cached work is reused).
   The per-cell timeout stays only as a last resort for genuinely long cells.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -102,7 +103,7 @@ class WatchdogClient(PapermillNotebookClient):
     execute_cell = run_sync(async_execute_cell)
 
     async def _async_poll_kernel_alive(self) -> None:
-        self._alive_task = asyncio.current_task()    # to cancel it with the cell (nbclient leaves it)
+        self._alive_task = asyncio.current_task()  # to cancel it with the cell (nbclient leaves it)
         await super()._async_poll_kernel_alive()
 
     async def _watch(self, cell) -> None:
@@ -118,11 +119,11 @@ class WatchdogClient(PapermillNotebookClient):
                 (self.on_stall or _print)(line)
                 wake(self.kc.shell_channel.socket)
                 woken = True
-                now = monotonic()   # give it another period
+                now = monotonic()  # give it another period
                 self._status = {**self._status, "sent": now, "idle": now if self._status["idle"] else None}
                 continue
             self._stalled = f"{where}: {reason}, even after waking the channel"
-            self.task_poll_for_reply.cancel()   # nbclient raises DeadKernelError, turned into KernelStalled
+            self.task_poll_for_reply.cancel()  # nbclient raises DeadKernelError, turned into KernelStalled
             if getattr(self, "_alive_task", None) is not None:
                 self._alive_task.cancel()
             return
@@ -133,13 +134,30 @@ class WatchdogEngine(NBClientEngine):
     ``papermill.execute_notebook`` (stall_seconds, rearm, label, shutdown_kernel, ...) reach the client."""
 
     @classmethod
-    def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False, stdout_file=None, stderr_file=None,
-                                 start_timeout=60, execution_timeout=None, **kwargs):
+    def execute_managed_notebook(
+        cls,
+        nb_man,
+        kernel_name,
+        log_output=False,
+        stdout_file=None,
+        stderr_file=None,
+        start_timeout=60,
+        execution_timeout=None,
+        **kwargs,
+    ):
         for name in ("input_path", "timeout", "startup_timeout"):
             kwargs.pop(name, None)
-        return WatchdogClient(nb_man, timeout=execution_timeout, startup_timeout=start_timeout,
-                              kernel_name=kernel_name, log=logger, log_output=log_output,
-                              stdout_file=stdout_file, stderr_file=stderr_file, **kwargs).execute()
+        return WatchdogClient(
+            nb_man,
+            timeout=execution_timeout,
+            startup_timeout=start_timeout,
+            kernel_name=kernel_name,
+            log=logger,
+            log_output=log_output,
+            stdout_file=stdout_file,
+            stderr_file=stderr_file,
+            **kwargs,
+        ).execute()
 
 
 papermill_engines.register(ENGINE, WatchdogEngine)

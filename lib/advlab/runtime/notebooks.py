@@ -1,6 +1,7 @@
 """Executing one notebook with papermill: a kernelspec that starts this very Python, the parameters
 papermill injects, a kernel-stall watchdog and a cell timeout (each makes the notebook run once more,
 reusing cached work), and the executed notebook written atomically, a failed or interrupted one kept."""
+
 from __future__ import annotations
 
 import contextlib
@@ -28,19 +29,30 @@ def this_python_kernel():
     put first on JUPYTER_PATH; yields its name. Kernels also get ADVLAB_PROGRESS=0, ADVLAB_HEADLESS=1
     (no widgets: see ``widgets.explore``), and ADVLAB_FORCE_SINCE=<now> so that ``--force`` rebuilds
     each artifact once per run, not once per notebook."""
-    saved = {k: os.environ.get(k) for k in ("JUPYTER_PATH", "ADVLAB_PROGRESS", "ADVLAB_FORCE_SINCE",
-                                            "ADVLAB_HEADLESS")}
+    saved = {k: os.environ.get(k) for k in ("JUPYTER_PATH", "ADVLAB_PROGRESS", "ADVLAB_FORCE_SINCE", "ADVLAB_HEADLESS")}
     with tempfile.TemporaryDirectory(prefix="advlab-kernel-") as tmp:
         spec_dir = Path(tmp) / "kernels" / KERNEL_NAME
         spec_dir.mkdir(parents=True)
-        (spec_dir / "kernel.json").write_text(json.dumps({
-            # log_level: keep the kernel's start-up warnings (e.g. "running over TCP") off the progress bars
-            "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
-                     "--IPKernelApp.log_level=ERROR"],
-            "display_name": "Python (advlab, run_all)", "language": "python"}))
+        (spec_dir / "kernel.json").write_text(
+            json.dumps(
+                {
+                    # log_level: keep the kernel's start-up warnings (e.g. "running over TCP") off the progress bars
+                    "argv": [
+                        sys.executable,
+                        "-m",
+                        "ipykernel_launcher",
+                        "-f",
+                        "{connection_file}",
+                        "--IPKernelApp.log_level=ERROR",
+                    ],
+                    "display_name": "Python (advlab, run_all)",
+                    "language": "python",
+                }
+            )
+        )
         os.environ["JUPYTER_PATH"] = os.pathsep.join([tmp] + ([saved["JUPYTER_PATH"]] if saved["JUPYTER_PATH"] else []))
         os.environ["ADVLAB_PROGRESS"] = "0"
-        os.environ.setdefault("ADVLAB_HEADLESS", "1")    # bench/stress_headless.py may set 0
+        os.environ.setdefault("ADVLAB_HEADLESS", "1")  # bench/stress_headless.py may set 0
         os.environ["ADVLAB_FORCE_SINCE"] = repr(time.time())
         try:
             yield KERNEL_NAME
@@ -135,15 +147,19 @@ def run_notebook(src: Path, out: Path, params: dict, kernel: str, root: Path) ->
         except KernelStalled as exc:
             if attempt == 2:
                 raise NotebookFailed(f"{src.stem}: the kernel stalled twice ({exc})") from None
-            print(f"{src.stem}: the kernel stalled ({exc}); running the notebook again, reusing cached work",
-                  flush=True)
+            print(
+                f"{src.stem}: the kernel stalled ({exc}); running the notebook again, reusing cached work", flush=True
+            )
         except CellTimeoutError:
             if attempt == 2:
                 raise NotebookFailed(
                     f"{src.stem}: a cell ran longer than {timeout} s twice; if that is real work (a bigger "
-                    f"--set), rerun with ADVLAB_CELL_TIMEOUT=0 (no limit)") from None
-            print(f"{src.stem}: a cell ran longer than {timeout} s; running the notebook again, reusing "
-                  f"cached work", flush=True)
+                    f"--set), rerun with ADVLAB_CELL_TIMEOUT=0 (no limit)"
+                ) from None
+            print(
+                f"{src.stem}: a cell ran longer than {timeout} s; running the notebook again, reusing cached work",
+                flush=True,
+            )
 
 
 def _run_notebook_once(src: Path, out: Path, params: dict, kernel: str, root: Path, timeout) -> None:
@@ -154,10 +170,20 @@ def _run_notebook_once(src: Path, out: Path, params: dict, kernel: str, root: Pa
         try:
             # shutdown_kernel="immediate": on Ctrl-C the kernel is stopped at once, without the traceback a
             # graceful shutdown prints when it closes the sockets of a cell that is still running.
-            pm.execute_notebook(str(src), str(tmp), parameters=params, kernel_name=kernel, language="python",
-                                cwd=str(root), progress_bar=True, shutdown_kernel="immediate",
-                                execution_timeout=timeout, engine_name=ENGINE, label=src.stem,
-                                stall_seconds=stall_seconds())
+            pm.execute_notebook(
+                str(src),
+                str(tmp),
+                parameters=params,
+                kernel_name=kernel,
+                language="python",
+                cwd=str(root),
+                progress_bar=True,
+                shutdown_kernel="immediate",
+                execution_timeout=timeout,
+                engine_name=ENGINE,
+                label=src.stem,
+                stall_seconds=stall_seconds(),
+            )
         except PapermillExecutionError as exc:
             if exc.ename == "KeyboardInterrupt":
                 _keep_partial(tmp, out, original_spec)
@@ -168,15 +194,17 @@ def _run_notebook_once(src: Path, out: Path, params: dict, kernel: str, root: Pa
             evalue = " ".join(str(exc.evalue).split())
             if len(evalue) > 300:
                 evalue = evalue[:297] + "..."
-            raise NotebookFailed(f"{src.stem} failed in cell [{exc.exec_count}]{_first_line(out, exc.exec_count)}: "
-                                 f"{exc.ename}: {evalue} "
-                                 f"(partly executed notebook: {relative(out, root)})") from None
+            raise NotebookFailed(
+                f"{src.stem} failed in cell [{exc.exec_count}]{_first_line(out, exc.exec_count)}: "
+                f"{exc.ename}: {evalue} "
+                f"(partly executed notebook: {relative(out, root)})"
+            ) from None
         except KeyboardInterrupt:
             _keep_partial(tmp, out, original_spec)
             raise
         except (NotebookFailed, CellTimeoutError, KernelStalled):
             raise
-        except Exception as exc:   # kernel died, could not start, ...
+        except Exception as exc:  # kernel died, could not start, ...
             msg = " ".join(str(exc).split())[:300]
             if tmp.exists():
                 _keep_kernelspec(tmp, original_spec)
@@ -194,7 +222,7 @@ def _keep_partial(tmp: Path, out: Path, kernelspec) -> None:
         if tmp.exists():
             _keep_kernelspec(tmp, kernelspec)
             os.replace(tmp, out)
-    except Exception:    # interrupted while papermill was writing it: the temporary file goes
+    except Exception:  # interrupted while papermill was writing it: the temporary file goes
         pass
 
 

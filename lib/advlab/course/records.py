@@ -1,0 +1,60 @@
+"""What a notebook records for the report: its numbers, as ``report/<profile>/parts/<notebook>.json``,
+and the attack settings they were measured with."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from advlab.core.io import write_json
+from advlab.course.pipeline import resolve_device
+from advlab.course.profiles import Config
+
+
+def attack_settings(cfg: Config) -> dict:
+    return {
+        "norm": "Linf",
+        "pixel_range": [0, 1],
+        "loss": "cross-entropy on logits",
+        "model_mode": "eval",
+        "fgsm": {
+            "eps": cfg.sweep_epsilons,
+            "n_images": cfg.n_test or 10000,
+            "gradient": "one per image, reused for every eps",
+        },
+        "pgd": {
+            "eps": cfg.sweep_epsilons,
+            "n_images": cfg.n_pgd_test,
+            "steps": cfg.pgd_steps,
+            "alpha": f"{cfg.pgd_alpha_factor} * eps / steps",
+            "random_start": True,
+            "restarts": cfg.pgd_restarts,
+            "whitebox": "early stop: per sample, the first iterate that fools the model, else the highest-loss one",
+            "transfer": "standard PGD on the baseline (all steps, final iterate), then shown to the model",
+        },
+        "combined_sets": {
+            "benign": cfg.adv_n_train or 60000,
+            "eps": cfg.adv_epsilons,
+            "pgd_steps": cfg.pgd_train_steps,
+            "size": (cfg.adv_n_train or 60000) * (1 + len(cfg.adv_epsilons)),
+            "crafted_on": "baseline (static adversarial training)",
+        },
+        "transfer": "examples crafted on the baseline with the same attack and eps",
+    }
+
+
+# --- results and figures ----------------------------------------------------------------------
+
+
+def report_dir(cfg: Config) -> Path:
+    return Path("report") / cfg.profile
+
+
+def figures_dir(cfg: Config) -> Path:
+    return Path("figures") / cfg.profile
+
+
+def record(cfg: Config, notebook: str, results: dict) -> Path:
+    """Save a notebook's numbers as ``report/<profile>/parts/<notebook>.json`` (the report merges them)."""
+    p = report_dir(cfg) / "parts" / f"{notebook}.json"
+    write_json(p, {"notebook": notebook, "config": cfg.as_dict(), "device": str(resolve_device(cfg.device)), **results})
+    return p
