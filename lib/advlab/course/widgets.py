@@ -20,7 +20,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from advlab.core.inference import predict
-from advlab.course import curves, pipeline
+from advlab.course import pipeline
+from advlab.course.curves import adversarial_examples, curve
 from advlab.course.plots import COLORS, LABELS, THREAT_TITLES
 
 _NETS: dict = {}
@@ -39,7 +40,7 @@ def attacked_images(cfg, model: str, attack: str, eps: float, threat: str = "whi
     curves attack them (``curves.adversarial_examples``), and ``model``'s predictions on them.
     Returns ``(x_adv, y, preds)``."""
     source = model if threat == "whitebox" else "baseline"
-    ((_, x_adv),) = curves.adversarial_examples(
+    ((_, x_adv),) = adversarial_examples(
         cfg.replace(force=False), source, attack, [eps], n, early_stop=threat == "whitebox"
     )
     _, y = pipeline.test_data(cfg, n)
@@ -52,7 +53,7 @@ def attack_view(
     """Figure: ``n`` attacked test images titled with ``model``'s prediction (red when wrong), and
     the model's accuracy curves for ``attack`` (both threat models) with a marker at ``eps``."""
     x_adv, y, preds = attacked_images(cfg, model, attack, eps, threat, n)
-    curves = {t: curves.curve(cfg, model, attack, t) for t in pipeline.THREATS}
+    curves = {t: curve(cfg, model, attack, t) for t in pipeline.THREATS}
     fig = plt.figure(figsize=(2.0 * n + 5.5, 3.2))
     grid = fig.add_gridspec(1, n + 2, width_ratios=[1] * n + [0.45, 2.6], wspace=0.12)
     for j in range(n):
