@@ -5,7 +5,11 @@ size in percentage points of n (:func:`advlab.evaluation.stats.gap_points`)."""
 
 from __future__ import annotations
 
+from advlab.core.adversarial_training import pgd_correct
+from advlab.core.attacks import fgsm
+from advlab.core.inference import correct_under, predict
 from advlab.evaluation.results import share
+from advlab.evaluation.robust import apgd_robust as apgd_sequence_robust
 from advlab.evaluation.stats import gap_points, noise_margin, not_weaker
 
 PGD_ZERO_POINTS = 2  # PGD at most this far above 0% where it should reach zero
@@ -59,11 +63,6 @@ def _model_counts(
 ) -> dict:
     """Images of ``x`` still classified correctly: clean and under each attack :func:`check_model` judges."""
     import torch
-
-    from advlab.core.adversarial_training import pgd_correct
-    from advlab.core.attacks import fgsm
-    from advlab.core.inference import correct_under, predict
-    from advlab.evaluation.robust import apgd_robust as apgd_sequence_robust
 
     def k(x_adv):
         return int(correct_under(model, y, x_adv).sum())

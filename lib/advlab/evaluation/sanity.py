@@ -37,6 +37,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from advlab.core.attacks import pgd, step_size
+from advlab.core.inference import correct_under
 from advlab.evaluation.model_checks import CONVERGED_POINTS, NOISE, PGD_ZERO_POINTS, judge_strength
 from advlab.evaluation.model_checks import MODEL_CHECKS as MODEL_CHECKS
 from advlab.evaluation.model_checks import check_model as check_model
@@ -219,8 +221,6 @@ def pgd_strength(model, x, y, eps: float, steps: int, alpha_factor: float = 2.5,
     """The record :func:`more_steps_restarts_not_weaker` judges: PGD accuracy with ``steps`` and
     ``2 * steps`` steps, and with 3 restarts from seeds other than the single run's (independent, so
     the comparison can fail), on the ``len(x)`` images it records as ``n_images``."""
-    from advlab.core.attacks import pgd, step_size
-    from advlab.core.inference import correct_under
 
     def acc(k, restarts, s):
         x_adv = pgd(model, x, y, eps, step_size(eps, k, alpha_factor), k, True, restarts, seed=s)
