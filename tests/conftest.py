@@ -25,12 +25,12 @@ def mnist_test():
 
 @pytest.fixture(scope="session")
 def trained_model(mnist_train):
-    """A BaselineCNN briefly trained (1 epoch on 12k images, ~3 s): accurate enough for attacks to matter."""
+    """A BaselineCNN briefly trained (1 epoch on 12k images): accurate enough for attacks to matter."""
     torch.manual_seed(0)
     model = advlab.BaselineCNN()
     x, y = subset(*mnist_train, 12000, seed=1)
     advlab.fit(model, x, y, epochs=1, seed=0, progress=False)
-    model.zero_grad(set_to_none=True)   # tests check that attacks leave no gradient on parameters
+    model.zero_grad(set_to_none=True)  # tests check that attacks leave no gradient on parameters
     return model.eval()
 
 
@@ -53,6 +53,7 @@ def robust_model(mnist_train):
     """A small adversarially trained BaselineCNN (FGSM from a random start at eps 0.2, 2 epochs on
     6k images): robust enough that attacks must work for their numbers."""
     from advlab.core.adversarial_training import train_on_the_fly
+
     torch.manual_seed(0)
     model = advlab.BaselineCNN()
     x, y = subset(*mnist_train, 6000, seed=5)

@@ -64,7 +64,8 @@ def test_fit_resumes_bit_identical(data, tmp_path, adversary):
     x, y = data
 
     def train(model, ckpt):
-        adv = adversarial_training.OnTheFly("pgd", 0.3, n_batches=BATCHES, steps=2, ramp_epochs=1.5) if adversary else None
+        adv = None if adversary is None else adversarial_training.OnTheFly("pgd", 0.3, n_batches=BATCHES, steps=2,
+                                                                            ramp_epochs=1.5)
         return advlab.fit(model, x, y, 3, batch_size=BATCH, seed=3, adversary=adv, checkpoint=ckpt, progress=False)
 
     reference = counting_model()
@@ -146,6 +147,7 @@ def test_pipeline_resumes_an_interrupted_training(tmp_path, monkeypatch):
     """get_model checkpoints to artifacts/models/<key>.ckpt: after an interruption the next call (a rerun of
     the same command) goes on from the last finished epoch and ends where an uninterrupted run does."""
     from pathlib import Path
+
     from advlab.course import artifacts, pipeline
     from advlab.course.profiles import config
     monkeypatch.setattr(pipeline, "DATA_ROOT", Path(__file__).resolve().parents[1] / "data")

@@ -5,6 +5,7 @@ import advlab
 from advlab.core.checkpoint import load_model, save_model
 from advlab.core.data import subset
 from advlab.core.errors import AdvlabError
+from advlab.core.inference import predict_logits
 from advlab.core.models import BaselineCNN, count_parameters
 
 
@@ -79,6 +80,15 @@ def test_mismatched_checkpoint_is_a_clear_error(tmp_path, trained_model):
         load_model(path, model=BaselineCNN(width=2))
 
 
+def _agree_unless_near_tie(logits_a, logits_b):
+    """Argmax agreement of two logit tensors that differ by at most ``d`` per entry: the predictions can differ
+    only where the top two logits are within ``2 d`` of each other, so everywhere else they must agree."""
+    d = (logits_a - logits_b).abs().max()
+    top2 = logits_b.topk(2, 1).values
+    near_tie = top2[:, 0] - top2[:, 1] <= 2 * d
+    return bool(((logits_a.argmax(1) == logits_b.argmax(1)) | near_tie).all())
+
+
 def test_fast_model_matches_plain_eager(trained_model, mnist_test):
     """The fast layout (pool before ReLU, channels-last weights) changes no prediction and agrees with
     the literal Conv -> ReLU -> Pool model to float tolerance, attacks and one training step included."""
@@ -86,14 +96,16 @@ def test_fast_model_matches_plain_eager(trained_model, mnist_test):
     plain.load_state_dict(trained_model.state_dict())
     plain.eval()
     x, y = mnist_test
-    assert torch.equal(advlab.predict(trained_model, x), advlab.predict(plain, x))
-    with torch.inference_mode():
-        assert torch.allclose(trained_model(x[:500]), plain(x[:500]), atol=1e-4)
+    logits_fast, logits_plain = predict_logits(trained_model, x), predict_logits(plain, x)
+    # The layouts sum the same products in different orders: the logits agree to float32 rounding (a few 1e-6
+    # on logits of size ~10; 1e-4 leaves a wide margin), and so do the predictions except at near-ties.
+    assert torch.allclose(logits_fast, logits_plain, atol=1e-4)
+    assert _agree_unless_near_tie(logits_fast, logits_plain)
     xs, ys = x[:300], y[:300]
     adv_fast = advlab.fgsm(trained_model, xs, ys, 0.2)
     adv_plain = advlab.fgsm(plain, xs, ys, 0.2)
     assert (adv_fast != adv_plain).float().mean() < 1e-3  # a sign can flip only where the gradient is ~0
-    assert torch.equal(advlab.predict(trained_model, adv_fast), advlab.predict(plain, adv_fast))
+    assert _agree_unless_near_tie(predict_logits(trained_model, adv_fast), predict_logits(plain, adv_fast))
     fast = BaselineCNN()
     fast.load_state_dict(trained_model.state_dict())
     grads = []
@@ -104,6 +116,15 @@ def test_fast_model_matches_plain_eager(trained_model, mnist_test):
         loss.backward()
         grads.append((loss.item(), [p.grad.clone() for p in m.parameters()]))
         m.eval()
-    assert grads[0][0] == pytest.approx(grads[1][0], rel=1e-5)
-    for a, b in zip(grads[0][1], grads[1][1]):
-        assert torch.allclose(a, b, rtol=1e-3, atol=1e-6)
+    # Cross-entropy moves by at most twice the largest change of a logit, and the logits differ by rounding only.
+    assert grads[0][0] == pytest.approx(grads[1][0], abs=2e-4)
+    # Each gradient entry is a float32 sum of many products (300 images x 729 positions for the first layer),
+    # summed in another order by each layout: its rounding error scales with the size of the products, not of
+    # the sum. An entry that nearly cancels can differ by several percent of itself, and the gradient of a bias
+    # followed by BatchNorm is 0 up to rounding, so a tolerance relative to each entry (rtol) fails depending on
+    # the CPU and thread count. The tolerance is relative to the scale of the whole gradient, its largest
+    # entry: rounding differences stay around 1e-4 of it or below, and a layout that computed another function
+    # would differ by the order of the scale itself; 1e-2 of it separates the two with a wide margin.
+    scale = max(g.abs().max() for g in grads[1][1])
+    for (name, _), a, b in zip(fast.named_parameters(), grads[0][1], grads[1][1]):
+        assert (a - b).abs().max() <= 1e-2 * scale, name

@@ -21,13 +21,15 @@ from __future__ import annotations
 import copy
 import math
 import time
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from advlab.core.attacks import _check_eps, apgd, input_gradient, pgd
+from advlab.core.attacks import apgd, check_eps, input_gradient, pgd, step_size
 from advlab.core.inference import check_xy, correct_under, eval_mode
-from advlab.core.training import fit, progress_enabled
+from advlab.core.progress import progress_enabled
+from advlab.core.training import fit
 
 METHODS = ("fgsm_rs", "n_fgsm", "pgd")
 STEP_FACTOR = {"fgsm_rs": 1.25, "n_fgsm": 1.0}   # default single-step size alpha / eps of each method
@@ -47,10 +49,10 @@ class OnTheFly:
                  seed: int = 0):
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-        self.method, self.eps = method, _check_eps(eps)
+        self.method, self.eps = method, check_eps(eps)
         alpha_factor = STEP_FACTOR.get(method, 1.25) if alpha_factor is None else alpha_factor
         self.alpha_factor, self.steps, self.pgd_alpha = float(alpha_factor), int(steps), float(pgd_alpha)
-        self.noise_factor = _check_eps(noise_factor, "noise_factor")
+        self.noise_factor = check_eps(noise_factor, "noise_factor")
         self.ramp_batches = max(0.0, float(ramp_epochs)) * n_batches
         self.batch = 0
         self.seed = seed
@@ -78,7 +80,7 @@ class OnTheFly:
 def fgsm_rs(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float) -> torch.Tensor:
     """FGSM from a random start (Wong et al. 2020): ``delta ~ U(-eps, eps)``, one signed step of
     ``alpha``, projection onto the eps-ball and the pixel range. Uses the model in its current mode."""
-    eps, alpha = _check_eps(eps), _check_eps(alpha, "alpha")
+    eps, alpha = check_eps(eps), check_eps(alpha, "alpha")
     start = (x + torch.empty_like(x).uniform_(-eps, eps)).clamp_(0, 1)
     grad, _, _ = input_gradient(model, start, y)
     delta = (start - x + alpha * grad.sign_()).clamp_(-eps, eps)
@@ -89,7 +91,7 @@ def n_fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, noise: float, alp
     """N-FGSM (de Jorge et al. 2022): ``delta ~ U(-noise, noise)``, one signed step of ``alpha``, and
     no projection onto an eps-ball (the example may lie up to ``noise + alpha`` from ``x``); only the
     pixel range is enforced. Uses the model in its current mode."""
-    noise, alpha = _check_eps(noise, "noise"), _check_eps(alpha, "alpha")
+    noise, alpha = check_eps(noise, "noise"), check_eps(alpha, "alpha")
     start = (x + torch.empty_like(x).uniform_(-noise, noise)).clamp_(0, 1)
     grad, _, _ = input_gradient(model, start, y)
     return (start + alpha * grad.sign_()).clamp_(0, 1)
@@ -110,21 +112,21 @@ def guard_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: floa
 
 def pgd_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int = 10,
                  restarts: int = 1, seed: int = 0, loss: str = "ce") -> float:
-    """Accuracy under PGD (``steps`` steps of 2.5 eps / steps, random start, early stop)."""
+    """Accuracy under PGD (``steps`` steps of :func:`~advlab.core.attacks.step_size`, random start, early stop)."""
     return pgd_correct(model, x, y, eps, steps, restarts, seed, loss).float().mean().item()
 
 
 def pgd_correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int = 10,
                 restarts: int = 1, seed: int = 0, loss: str = "ce") -> torch.Tensor:
     """Per image: still classified correctly under :func:`pgd_accuracy`'s PGD?"""
-    x_adv = pgd(model, x, y, eps, 2.5 * eps / max(steps, 1), steps, True, restarts, loss=loss, seed=seed)
+    x_adv = pgd(model, x, y, eps, step_size(eps, steps), steps, True, restarts, loss=loss, seed=seed)
     return correct_under(model, y, x_adv)
 
 
 def train_on_the_fly(model: nn.Module, x: torch.Tensor, y: torch.Tensor, method: str, eps: float,
                      epochs: int, *, alpha_factor: float | None = None, steps: int = 40, pgd_alpha: float = 0.01,
-                     ramp_epochs: float = 0.0, noise_factor: float = 2.0, batch_size: int = 128, lr: float = 1e-3, seed: int = 0,
-                     guard: tuple | None = None, guard_steps: int = 10, guard_drop: float = 0.2,
+                     ramp_epochs: float = 0.0, noise_factor: float = 2.0, batch_size: int = 128, lr: float = 1e-3,
+                     seed: int = 0, guard: tuple | None = None, guard_steps: int = 10, guard_drop: float = 0.2,
                      guard_apgd_steps: int = 0, progress: bool | None = None, desc: str | None = None,
                      checkpoint=None) -> dict:
     """Adversarial training on the fly with ``method`` (one of :data:`METHODS`); returns the history.
@@ -135,8 +137,9 @@ def train_on_the_fly(model: nn.Module, x: torch.Tensor, y: torch.Tensor, method:
     the best epoch's (catastrophic overfitting), the weights of the best epoch are restored and
     training stops. ``guard_apgd_steps > 0``: PGD alone can be fooled by the bent loss surface of a
     single-step model, so an image then counts only if it also survives APGD-CE with that many steps
-    (the per-image worst case of the two is what the guard watches). The history says what happened: per epoch ``loss``, ``seconds``, ``eps``,
-    ``guard_acc``; and ``stopped`` (None, or the reason), ``best_epoch``, ``final_epoch``.
+    (the per-image worst case of the two is what the guard watches). The history says what happened:
+    per epoch ``loss``, ``seconds``, ``eps``, ``guard_acc``; and ``stopped`` (None, or the reason),
+    ``best_epoch``, ``final_epoch``.
 
     ``checkpoint``: as in :func:`advlab.fit` (resumable after an interruption; the adversary's state,
     the history and the guard's best weights are saved with it).
@@ -144,32 +147,18 @@ def train_on_the_fly(model: nn.Module, x: torch.Tensor, y: torch.Tensor, method:
     check_xy(x, y)
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
-    n_batches = math.ceil(len(x) / batch_size)
-    adversary = OnTheFly(method, eps, n_batches=n_batches, alpha_factor=alpha_factor, steps=steps,
-                         pgd_alpha=pgd_alpha, ramp_epochs=ramp_epochs, noise_factor=noise_factor, seed=seed)
+    adversary = OnTheFly(method, eps, n_batches=math.ceil(len(x) / batch_size), alpha_factor=alpha_factor,
+                         steps=steps, pgd_alpha=pgd_alpha, ramp_epochs=ramp_epochs, noise_factor=noise_factor,
+                         seed=seed)
     history = {"method": method, "eps": eps, "epochs": [], "stopped": None, "best_epoch": None}
     best = {"acc": -1.0, "state": None}
+    check = None if guard is None else _Guard(x=guard[0], y=guard[1], eps=eps, steps=guard_steps,
+                                              apgd_steps=guard_apgd_steps, drop=guard_drop, seed=seed,
+                                              desc=desc or method, progress=progress)
 
     def on_epoch_end(epoch, loss, seconds):
         row = {"epoch": epoch + 1, "loss": loss, "seconds": seconds, "eps": adversary.current_eps()}
-        stop = False
-        if guard is not None:
-            start = time.perf_counter()
-            acc = guard_accuracy(model, guard[0], guard[1], eps, guard_steps, guard_apgd_steps, seed=seed)
-            row.update(guard_acc=acc, guard_seconds=time.perf_counter() - start)
-            if acc > best["acc"]:
-                best.update(acc=acc, state=copy.deepcopy(model.state_dict()))
-                history["best_epoch"] = epoch + 1
-            elif acc < best["acc"] - guard_drop:
-                history["stopped"] = (f"catastrophic overfitting at epoch {epoch + 1}: held-out PGD accuracy "
-                                      f"{100 * acc:.1f}% vs {100 * best['acc']:.1f}% at epoch {history['best_epoch']}; "
-                                      f"rolled back to epoch {history['best_epoch']}")
-                model.load_state_dict(best["state"])
-                stop = True
-            if progress_enabled(progress):
-                from tqdm.auto import tqdm
-                judge = f"PGD-{guard_steps}" + (f" and APGD-CE-{guard_apgd_steps}" if guard_apgd_steps else "")
-                tqdm.write(f"{desc or method} epoch {epoch + 1}: held-out accuracy under {judge} {100 * acc:.1f}%")
+        stop = check is not None and check(model, epoch, row, history, best)
         history["epochs"].append(row)
         return stop
 
@@ -178,3 +167,39 @@ def train_on_the_fly(model: nn.Module, x: torch.Tensor, y: torch.Tensor, method:
         state={"history": history, "best": best})
     history["final_epoch"] = history["best_epoch"] if history["stopped"] else len(history["epochs"])
     return history
+
+
+@dataclass
+class _Guard:
+    """:func:`train_on_the_fly`'s check after each epoch: held-out accuracy under attack, and a rollback to the
+    best epoch's weights when it collapses."""
+    x: torch.Tensor
+    y: torch.Tensor
+    eps: float
+    steps: int
+    apgd_steps: int
+    drop: float
+    seed: int
+    desc: str
+    progress: bool | None
+
+    def __call__(self, model: nn.Module, epoch: int, row: dict, history: dict, best: dict) -> bool:
+        """Measure epoch ``epoch``'s accuracy into ``row``, keep or restore the best weights; True: stop."""
+        start = time.perf_counter()
+        acc = guard_accuracy(model, self.x, self.y, self.eps, self.steps, self.apgd_steps, seed=self.seed)
+        row.update(guard_acc=acc, guard_seconds=time.perf_counter() - start)
+        stop = False
+        if acc > best["acc"]:
+            best.update(acc=acc, state=copy.deepcopy(model.state_dict()))
+            history["best_epoch"] = epoch + 1
+        elif acc < best["acc"] - self.drop:
+            history["stopped"] = (f"catastrophic overfitting at epoch {epoch + 1}: held-out PGD accuracy "
+                                  f"{100 * acc:.1f}% vs {100 * best['acc']:.1f}% at epoch {history['best_epoch']}; "
+                                  f"rolled back to epoch {history['best_epoch']}")
+            model.load_state_dict(best["state"])
+            stop = True
+        if progress_enabled(self.progress):
+            from tqdm.auto import tqdm
+            judge = f"PGD-{self.steps}" + (f" and APGD-CE-{self.apgd_steps}" if self.apgd_steps else "")
+            tqdm.write(f"{self.desc} epoch {epoch + 1}: held-out accuracy under {judge} {100 * acc:.1f}%")
+        return stop

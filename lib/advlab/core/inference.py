@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 from torch import nn
@@ -35,10 +35,10 @@ def check_xy(x: torch.Tensor, y: torch.Tensor | None = None) -> None:
         raise ValueError(f"y must be a label tensor of shape [{x.shape[0]}], got {getattr(y, 'shape', type(y))}")
 
 
-# Images per batch of an attack or a prediction when the caller gives none. PGD steps on the seed CNN,
-# 2 cores (``python bench/run.py --only batch``): with advlab.core.allocator's malloc setting 124-151 us per
-# image at 1,000 and 149-168 us at 256; with glibc's defaults, which map every block above 32 MiB afresh
-# (a batch of 1,000 needs 86 MB blocks), 170 us at 256 and 313 us at 1,000. An accelerator wants large ones.
+# Images per batch of an attack or a prediction when the caller gives none. On a CPU, 1,000 is faster per
+# image than 256 with advlab.core.allocator's malloc setting, and slower with glibc's defaults, which map
+# every block above 32 MiB afresh (a batch of 1,000 needs 86 MB blocks): ``python bench/run.py --only batch``,
+# numbers in docs/performance.md. An accelerator wants large ones.
 CPU_BATCH = 1000 if keep_freed_memory() else 256
 ACCELERATOR_BATCH = 1000
 
@@ -66,6 +66,16 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int | None = None) ->
     with torch.inference_mode(), eval_mode(model):
         out = [model(x[s].to(device)).argmax(1).to(x.device) for s in batches(len(x), batch_size, device)]
     return torch.cat(out) if out else torch.empty(0, dtype=torch.long, device=x.device)
+
+
+def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
+    """Logits ``[N, classes]`` of every image, on x's device (batched, eval mode, no autograd; ``x`` not empty)."""
+    check_xy(x)
+    if len(x) == 0:
+        raise ValueError("predict_logits() got no images")
+    device = model_device(model)
+    with torch.inference_mode(), eval_mode(model):
+        return torch.cat([model(x[s].to(device)).to(x.device) for s in batches(len(x), batch_size, device)])
 
 
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int | None = None) -> float:

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -13,16 +13,9 @@ from torch import nn
 from advlab.core.errors import AdvlabError
 from advlab.core.inference import check_xy, model_device
 from advlab.core.io import atomic_path
+from advlab.core.progress import progress_enabled
 
 CHECKPOINT_FORMAT = "advlab-fit-checkpoint-1"
-
-
-def progress_enabled(progress: bool | None = None) -> bool:
-    """Progress bars are on unless ``progress=False`` or ADVLAB_PROGRESS=0 (set by run_all.py, where
-    papermill already reports progress and per-batch bars would bloat the executed notebooks)."""
-    if progress is not None:
-        return progress
-    return os.environ.get("ADVLAB_PROGRESS", "1") not in ("0", "false", "no", "off")
 
 
 def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int = 1, *, batch_size: int = 128,
@@ -53,46 +46,22 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int = 1, *, 
 
     device = model_device(model)
     x, y = x.to(device), y.to(device)
-    n = len(x)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed)
     losses: list[float] = []
     show = progress_enabled(progress)
-    fork_devices = [device] if device.type == "cuda" else []
     ckpt = _checkpoint_path(checkpoint, desc)
-    settings = {"n": n, "batch_size": batch_size, "lr": lr, "seed": seed}
-    with torch.random.fork_rng(devices=fork_devices):
+    settings = {"n": len(x), "batch_size": batch_size, "lr": lr, "seed": seed}
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
-        first = 0
-        if ckpt is not None:
-            first = _resume(ckpt, settings, model, opt, gen, adversary, state, losses, device)
-            if first and show:
-                tqdm.write(f"{desc}: resuming after epoch {first}/{epochs} from {ckpt}")
+        first = 0 if ckpt is None else _resume(ckpt, settings, model, opt, gen, adversary, state, losses, device)
+        if first and show:
+            tqdm.write(f"{desc}: resuming after epoch {first}/{epochs} from {ckpt}")
         model.train()
         for epoch in range(first, epochs):
             start = time.perf_counter()
-            perm = torch.randperm(n, generator=gen).to(device)
-            n_batches = n // batch_size + (1 if n % batch_size > 1 else 0)  # BatchNorm needs >1 sample
-            total = torch.zeros((), device=device)
-            seen = 0
-            bar = tqdm(range(n_batches), desc=f"{desc} {epoch + 1}/{epochs}", disable=not show,
-                       leave=False, unit="batch", mininterval=0.5)
-            for b in bar:
-                idx = perm[b * batch_size:(b + 1) * batch_size]
-                xb, yb = x[idx], y[idx]
-                if adversary is not None:
-                    xb = adversary(model, xb, yb)
-                    model.train()
-                loss = F.cross_entropy(model(xb), yb)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total += loss.detach() * len(idx)
-                seen += len(idx)
-                if show and b % 50 == 0:
-                    bar.set_postfix(loss=f"{total.item() / seen:.4f}", refresh=False)
-            bar.close()
-            losses.append(total.item() / max(seen, 1))
+            losses.append(_train_epoch(model, opt, x, y, gen, batch_size, adversary,
+                                       f"{desc} {epoch + 1}/{epochs}" if show else None))
             seconds = time.perf_counter() - start
             if show:
                 tqdm.write(f"{desc} epoch {epoch + 1}/{epochs}: loss {losses[-1]:.4f} ({seconds:.1f} s)")
@@ -104,6 +73,36 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int = 1, *, 
         ckpt.unlink(missing_ok=True)
     model.eval()
     return losses
+
+
+def _train_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+                 gen: torch.Generator, batch_size: int, adversary: Callable | None, bar: str | None) -> float:
+    """One epoch of Adam steps over a shuffle of ``(x, y)`` drawn from ``gen``; returns the mean training loss.
+    ``bar``: the progress bar's title, or None for no bar."""
+    from tqdm.auto import tqdm
+
+    n = len(x)
+    perm = torch.randperm(n, generator=gen).to(x.device)
+    n_batches = n // batch_size + (1 if n % batch_size > 1 else 0)  # BatchNorm needs >1 sample
+    total = torch.zeros((), device=x.device)
+    seen = 0
+    batches = tqdm(range(n_batches), desc=bar, disable=bar is None, leave=False, unit="batch", mininterval=0.5)
+    for b in batches:
+        idx = perm[b * batch_size:(b + 1) * batch_size]
+        xb, yb = x[idx], y[idx]
+        if adversary is not None:
+            xb = adversary(model, xb, yb)
+            model.train()
+        loss = F.cross_entropy(model(xb), yb)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        total += loss.detach() * len(idx)
+        seen += len(idx)
+        if bar is not None and b % 50 == 0:
+            batches.set_postfix(loss=f"{total.item() / seen:.4f}", refresh=False)
+    batches.close()
+    return total.item() / max(seen, 1)
 
 
 # --- checkpoints of an unfinished training ---------------------------------------------------------
