@@ -1,4 +1,5 @@
 """Attacks against their definitions and against an independent implementation (torchattacks)."""
+
 from pathlib import Path
 
 import pytest
@@ -35,12 +36,13 @@ class PerSample(torch.nn.Module):
         self.train(model.training)
 
     def forward(self, x):
-        return torch.cat([self.model(x[i:i + 1]) for i in range(len(x))])
+        return torch.cat([self.model(x[i : i + 1]) for i in range(len(x))])
 
 
 @pytest.fixture(scope="module")
 def smoke_model():
     from advlab.course import pretrained
+
     return pretrained.load("smoke", "baseline", root=ROOT / "pretrained")
 
 
@@ -49,8 +51,8 @@ def reference_fgsm(model, x, y, eps):
     model.eval()
     out = []
     for i in range(len(x)):
-        xi = x[i:i + 1].clone().requires_grad_(True)
-        loss = F.cross_entropy(model(xi), y[i:i + 1])
+        xi = x[i : i + 1].clone().requires_grad_(True)
+        loss = F.cross_entropy(model(xi), y[i : i + 1])
         loss.backward()
         out.append((xi + eps * xi.grad.sign()).clamp(0, 1).detach())
     model.zero_grad(set_to_none=True)
@@ -109,8 +111,9 @@ def test_fgsm_sweep_equals_per_eps_fgsm(trained_model, test_batch):
     x, y = test_batch
     eps = [0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.9]
     preds = fgsm_sweep_predictions(trained_model, x, y, eps, batch_size=128)
-    single = torch.stack([advlab.predict(trained_model, fgsm(trained_model, x, y, e, batch_size=128), batch_size=128)
-                          for e in eps])
+    single = torch.stack(
+        [advlab.predict(trained_model, fgsm(trained_model, x, y, e, batch_size=128), batch_size=128) for e in eps]
+    )
     assert torch.equal(preds, single)
     sweep = fgsm_sweep(trained_model, x, y, eps, batch_size=128)
     assert sweep == (single == y).float().mean(1).tolist()
@@ -125,6 +128,7 @@ def test_fgsm_sweep_predictions_shape(trained_model, test_batch):
 
 def test_fgsm_equals_torchattacks(trained_model, test_batch):
     import torchattacks  # test-only dependency, installed by `make venv`
+
     x, y = test_batch
     for eps in (0.1, 0.25):
         ours = fgsm(trained_model, x, y, eps, batch_size=len(x))
@@ -147,6 +151,7 @@ def assert_not_weaker(model, y, ours, theirs):
 
 def test_pgd_at_least_as_strong_as_torchattacks(trained_model, test_batch):
     import torchattacks  # test-only dependency, installed by `make venv`
+
     x, y = test_batch
     eps, alpha, steps = 0.15, 0.015, 20
     torch.manual_seed(0)
@@ -173,8 +178,10 @@ def test_pgd_without_random_start_and_one_step_is_fgsm(trained_model, test_batch
     x_pgd = pgd(trained_model, x, y, eps, alpha=eps, steps=1, random_start=False)
     fooled_fgsm = advlab.predict(trained_model, x_fgsm) != y
     fooled_pgd = advlab.predict(trained_model, x_pgd) != y
-    assert torch.equal(x_pgd[fooled_fgsm & (advlab.predict(trained_model, x) == y)],
-                       x_fgsm[fooled_fgsm & (advlab.predict(trained_model, x) == y)])
+    assert torch.equal(
+        x_pgd[fooled_fgsm & (advlab.predict(trained_model, x) == y)],
+        x_fgsm[fooled_fgsm & (advlab.predict(trained_model, x) == y)],
+    )
     assert bool((fooled_pgd | ~fooled_fgsm).all())
 
 
@@ -249,7 +256,7 @@ def plain_pgd(model, x, y, eps, alpha, steps, starts, loss="ce", early_stop=True
     it only the final iterates are scored (a single run returns its final iterate)."""
     out = []
     for n in range(len(x)):
-        x0, yn = x[n:n + 1], y[n:n + 1]
+        x0, yn = x[n : n + 1], y[n : n + 1]
         best, best_loss, fooled = x0, torch.tensor(-float("inf")), False
 
         def offer(z, logits, f):
@@ -261,7 +268,7 @@ def plain_pgd(model, x, y, eps, alpha, steps, starts, loss="ce", early_stop=True
         for start in starts:
             if fooled:
                 break
-            z = (x0 + start[n:n + 1]).clamp(0, 1)
+            z = (x0 + start[n : n + 1]).clamp(0, 1)
             for _ in range(steps):
                 zg = z.clone().requires_grad_(True)
                 logits = model(zg)
@@ -289,15 +296,28 @@ def test_pgd_equals_its_definition(early_stop, restarts, loss):
     """On a small random network (labels: its own predictions) applied one image at a time, the batched PGD
     (restarts, early stop, scoring) returns exactly what the written-out one does from the same random starts."""
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 12), torch.nn.Tanh(),
-                                torch.nn.Linear(12, 5)).eval()
+    model = torch.nn.Sequential(
+        torch.nn.Flatten(), torch.nn.Linear(16, 12), torch.nn.Tanh(), torch.nn.Linear(12, 5)
+    ).eval()
     x = torch.rand(60, 1, 4, 4)
     y = model(x).argmax(1)
     eps, steps, seed = 0.04, 8, 3
     gen = torch.Generator().manual_seed(seed)
     starts = [torch.empty(x.shape).uniform_(-eps, eps, generator=gen) for _ in range(restarts)]
-    ours = pgd(PerSample(model), x, y, eps, step_size(eps, steps), steps, True, restarts, loss=loss, seed=seed,
-               early_stop=early_stop, batch_size=16)
+    ours = pgd(
+        PerSample(model),
+        x,
+        y,
+        eps,
+        step_size(eps, steps),
+        steps,
+        True,
+        restarts,
+        loss=loss,
+        seed=seed,
+        early_stop=early_stop,
+        batch_size=16,
+    )
     expected = plain_pgd(model, x, y, eps, step_size(eps, steps), steps, starts, loss, early_stop)
     fooled = advlab.predict(model, expected) != y
     assert 0 < fooled.sum() < len(x), "the case should have fooled and robust images"
@@ -313,11 +333,11 @@ def test_batching_changes_no_example(smoke_model, test_batch):
         "fgsm": lambda bs: fgsm(model, x, y, 0.1, batch_size=bs),
         "fgsm_sweep_predictions": lambda bs: fgsm_sweep_predictions(model, x, y, [0.0, 0.05, 0.2], batch_size=bs),
         "pgd": lambda bs: pgd(model, x, y, 0.1, step_size(0.1, 3), 3, restarts=2, seed=4, batch_size=bs),
-        "pgd_standard": lambda bs: pgd(model, x, y, 0.1, 0.02, 3, restarts=2, seed=4, loss="cw", early_stop=False,
-                                       batch_size=bs),
+        "pgd_standard": lambda bs: pgd(
+            model, x, y, 0.1, 0.02, 3, restarts=2, seed=4, loss="cw", early_stop=False, batch_size=bs
+        ),
         "apgd": lambda bs: apgd(model, x, y, 0.1, 4, seed=2, batch_size=bs),
-        "apgd_t": lambda bs: apgd(model, x, y, 0.1, 4, "dlr", targeted=True, n_target_classes=2, seed=2,
-                                  batch_size=bs),
+        "apgd_t": lambda bs: apgd(model, x, y, 0.1, 4, "dlr", targeted=True, n_target_classes=2, seed=2, batch_size=bs),
     }
     for name, attack in attacks.items():
         assert torch.equal(attack(5), attack(len(x))), name
@@ -351,6 +371,7 @@ def test_step_size_and_projection():
 
 # --- APGD ------------------------------------------------------------------------------------------
 
+
 def test_apgd_checkpoints_follow_the_paper():
     """p_0 = 0, p_1 = 0.22, p_(j+1) = p_j + max(p_j - p_(j-1) - 0.03, 0.06), times the steps."""
     p = [0.0, 0.22]
@@ -366,7 +387,7 @@ def plain_apgd(model, x, y, eps, steps, loss_fn, start, rho=0.75):
     checkpoints = apgd_checkpoints(steps)
     out = []
     for n in range(len(x)):
-        x0, yn = x[n:n + 1], y[n:n + 1]
+        x0, yn = x[n : n + 1], y[n : n + 1]
 
         def f_and_grad(z):
             z = z.clone().requires_grad_(True)
@@ -377,7 +398,7 @@ def plain_apgd(model, x, y, eps, steps, loss_fn, start, rho=0.75):
             return torch.min(torch.max(z, x0 - eps), x0 + eps).clamp(0, 1)
 
         eta = 2 * eps
-        xs, fs = [start[n:n + 1]], []
+        xs, fs = [start[n : n + 1]], []
         f, g = f_and_grad(xs[0])
         fs.append(f)
         if model(xs[0]).argmax(1) != yn:
@@ -416,8 +437,11 @@ def test_apgd_equals_its_definition(loss):
     early stop must return exactly what the plain one does: some images fooled, some not, and the step halved and
     the iterate reset along the way (the test fails when either is left out)."""
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 12), torch.nn.Tanh(),
-                                torch.nn.Linear(12, 5)).double().eval()
+    model = (
+        torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 12), torch.nn.Tanh(), torch.nn.Linear(12, 5))
+        .double()
+        .eval()
+    )
     x = torch.rand(40, 1, 4, 4, dtype=torch.float64)
     y = model(x).argmax(1)
     eps, steps, seed = 0.05, 20, 5
@@ -426,7 +450,7 @@ def test_apgd_equals_its_definition(loss):
     if loss == "dlr_targeted":
         target = model(x).argsort(1, descending=True)[:, 1]
         ours = apgd(PerSample(model), x, y, eps, steps, "dlr", targeted=True, n_target_classes=1, seed=seed)
-        expected = plain_apgd(model, x, y, eps, steps, lambda z, yy, n: targeted_dlr(z, yy, target[n:n + 1]), start)
+        expected = plain_apgd(model, x, y, eps, steps, lambda z, yy, n: targeted_dlr(z, yy, target[n : n + 1]), start)
     else:
         ours = apgd(PerSample(model), x, y, eps, steps, loss, seed=seed)
         expected = plain_apgd(model, x, y, eps, steps, lambda z, yy, n: per_sample_loss(z, yy, loss), start)
@@ -456,8 +480,12 @@ def test_apgd_skips_images_whose_gradient_is_zero():
     the start without running the steps, exactly what the definition returns after all of them."""
     torch.manual_seed(0)
     model = GatedLinear().eval()
-    x = torch.cat([torch.rand(20, 1, 4, 4, dtype=torch.float64) * 0.4,          # dark: gradient zero
-                   0.6 + torch.rand(20, 1, 4, 4, dtype=torch.float64) * 0.4])   # bright: attacked
+    x = torch.cat(
+        [
+            torch.rand(20, 1, 4, 4, dtype=torch.float64) * 0.4,  # dark: gradient zero
+            0.6 + torch.rand(20, 1, 4, 4, dtype=torch.float64) * 0.4,
+        ]
+    )  # bright: attacked
     y = model(x).argmax(1)
     eps, steps, seed = 0.05, 20, 5
     t = torch.rand(x.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * 2 - 1
@@ -485,6 +513,7 @@ def apgd_vs_torchattacks(model, x, y, eps, steps=50, targets=3):
     """Our APGD-CE and APGD-T are not weaker than torchattacks' (same steps and number of target classes; fewer
     than AutoAttack's 100 and 9 to keep the test fast); returns the accuracy under our APGD-CE."""
     import torchattacks
+
     ours_ce = apgd(model, x, y, eps, steps, "ce", seed=0)
     assert_not_weaker(model, y, ours_ce, torchattacks.APGD(model, eps=eps, steps=steps, seed=0, loss="ce")(x, y))
     ours_t = apgd(model, x, y, eps, steps, "dlr", targeted=True, n_target_classes=targets, seed=0)
@@ -543,8 +572,10 @@ def test_apgd_bad_arguments(trained_model, test_batch):
 
 # --- grad mode ---------------------------------------------------------------------------------------
 
+
 def all_attacks(model, x, y):
     from advlab.core.adversarial_training import fgsm_rs
+
     return {
         "fgsm": lambda: fgsm(model, x, y, 0.1),
         "fgsm_signs": lambda: fgsm_signs(model, x, y),

@@ -1,5 +1,6 @@
 """Resumable training: a run interrupted mid-epoch and resumed from its checkpoint ends with exactly the
 weights (bit for bit, on the CPU) of an uninterrupted run, and really skips the epochs it had done."""
+
 import pytest
 import torch
 
@@ -9,7 +10,7 @@ from advlab.core.data import subset
 from advlab.core.errors import AdvlabError
 from advlab.core.training import CHECKPOINT_FORMAT
 
-N, BATCH = 300, 128     # 3 batches per epoch (the last one has 44 images)
+N, BATCH = 300, 128  # 3 batches per epoch (the last one has 44 images)
 BATCHES = 3
 
 
@@ -30,6 +31,7 @@ def counting_model(stop_after=None):
             module.forwards += 1
             if stop_after is not None and module.forwards > stop_after:
                 raise KeyboardInterrupt
+
     model.register_forward_pre_hook(hook)
     return model
 
@@ -64,14 +66,17 @@ def test_fit_resumes_bit_identical(data, tmp_path, adversary):
     x, y = data
 
     def train(model, ckpt):
-        adv = None if adversary is None else adversarial_training.OnTheFly("pgd", 0.3, n_batches=BATCHES, steps=2,
-                                                                            ramp_epochs=1.5)
+        adv = (
+            None
+            if adversary is None
+            else adversarial_training.OnTheFly("pgd", 0.3, n_batches=BATCHES, steps=2, ramp_epochs=1.5)
+        )
         return advlab.fit(model, x, y, 3, batch_size=BATCH, seed=3, adversary=adv, checkpoint=ckpt, progress=False)
 
     reference = counting_model()
     ref_losses = train(reference, None)
     ckpt = tmp_path / "run.ckpt"
-    resumed, losses = interrupted_then_resumed(train, ckpt, stop_after=BATCHES + 2)   # in epoch 2
+    resumed, losses = interrupted_then_resumed(train, ckpt, stop_after=BATCHES + 2)  # in epoch 2
     assert resumed.forwards == 2 * BATCHES, "the resumed run did not start after epoch 1"
     assert losses == ref_losses
     assert_same_weights(resumed, reference)
@@ -84,9 +89,22 @@ def test_on_the_fly_with_guard_resumes_bit_identical(data, tmp_path):
     guard = (x[:50], y[:50])
 
     def train(model, ckpt):
-        return adversarial_training.train_on_the_fly(model, x, y, "fgsm_rs", 0.3, 4, ramp_epochs=1.5, batch_size=BATCH,
-                                       seed=1, guard=guard, guard_steps=2, guard_drop=1.0, progress=False,
-                                       checkpoint=ckpt)
+        return adversarial_training.train_on_the_fly(
+            model,
+            x,
+            y,
+            "fgsm_rs",
+            0.3,
+            4,
+            ramp_epochs=1.5,
+            batch_size=BATCH,
+            seed=1,
+            guard=guard,
+            guard_steps=2,
+            guard_drop=1.0,
+            progress=False,
+            checkpoint=ckpt,
+        )
 
     reference = counting_model()
     ref_history = train(reference, None)
@@ -104,18 +122,29 @@ def test_guard_rollback_after_resume_uses_the_saved_best_weights(data, tmp_path,
     monkeypatch.setattr(adversarial_training, "pgd_accuracy", lambda *a, **k: values.pop(0))
 
     def train(model, ckpt):
-        return adversarial_training.train_on_the_fly(model, x, y, "fgsm_rs", 0.3, 4, batch_size=BATCH, seed=2,
-                                       guard=(x[:10], y[:10]), progress=False, checkpoint=ckpt)
+        return adversarial_training.train_on_the_fly(
+            model,
+            x,
+            y,
+            "fgsm_rs",
+            0.3,
+            4,
+            batch_size=BATCH,
+            seed=2,
+            guard=(x[:10], y[:10]),
+            progress=False,
+            checkpoint=ckpt,
+        )
 
     values[:] = [0.5, 0.6, 0.1]
     reference = counting_model()
     ref_history = train(reference, None)
     assert ref_history["best_epoch"] == 2 and "epoch 3" in ref_history["stopped"]
-    values[:] = [0.5, 0.6]                 # the interrupted run checks epochs 1 and 2 ...
+    values[:] = [0.5, 0.6]  # the interrupted run checks epochs 1 and 2 ...
     model = counting_model(stop_after=2 * BATCHES + 1)
     with pytest.raises(KeyboardInterrupt):
         train(model, tmp_path / "g.ckpt")
-    values[:] = [0.1]                      # ... the resumed one epoch 3 only, which collapses
+    values[:] = [0.1]  # ... the resumed one epoch 3 only, which collapses
     resumed = counting_model()
     history = train(resumed, tmp_path / "g.ckpt")
     assert without_seconds(history) == without_seconds(ref_history)
@@ -137,7 +166,7 @@ def test_unreadable_checkpoint_starts_afresh_and_folder_checkpoint(data, tmp_pat
     advlab.fit(reference, x, y, 2, seed=1, progress=False)
     (tmp_path / "mine.ckpt").write_bytes(b"not a checkpoint")
     model = counting_model()
-    advlab.fit(model, x, y, 2, seed=1, progress=False, checkpoint=tmp_path, desc="mine")   # a folder
+    advlab.fit(model, x, y, 2, seed=1, progress=False, checkpoint=tmp_path, desc="mine")  # a folder
     assert "unreadable" in capsys.readouterr().out
     assert model.forwards == 2 * 2 and not (tmp_path / "mine.ckpt").exists()
     assert_same_weights(model, reference)
@@ -150,6 +179,7 @@ def test_pipeline_resumes_an_interrupted_training(tmp_path, monkeypatch):
 
     from advlab.course import artifacts, pipeline
     from advlab.course.profiles import config
+
     monkeypatch.setattr(pipeline, "DATA_ROOT", Path(__file__).resolve().parents[1] / "data")
     cfg = config("smoke", n_train=N, epochs=3, device="cpu")
     real_fit, epochs_run = pipeline.fit, []
@@ -160,6 +190,7 @@ def test_pipeline_resumes_an_interrupted_training(tmp_path, monkeypatch):
             on_epoch_end(epoch, loss, seconds)
             if epoch == stop_at:
                 raise KeyboardInterrupt
+
         return real_fit(*args, on_epoch_end=end, **kwargs)
 
     monkeypatch.setattr(artifacts, "ROOT", tmp_path / "a")
@@ -167,7 +198,7 @@ def test_pipeline_resumes_an_interrupted_training(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         pipeline.get_model(cfg, "baseline")
     ckpt = tmp_path / "a" / "models" / f"{pipeline.model_key(cfg, 'baseline')}.ckpt"
-    assert torch.load(ckpt, weights_only=True)["epochs_done"] == 1   # epoch 2 ended but was not saved
+    assert torch.load(ckpt, weights_only=True)["epochs_done"] == 1  # epoch 2 ended but was not saved
     monkeypatch.setattr(pipeline, "fit", spy)
     epochs_run.clear()
     resumed = pipeline.get_model(cfg, "baseline")

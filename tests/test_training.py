@@ -51,8 +51,14 @@ def test_fit_restores_global_rng():
 def test_fit_on_epoch_end_can_stop(mnist_train):
     x, y = subset(*mnist_train, 512, seed=0)
     seen = []
-    losses = advlab.fit(BaselineCNN(), x, y, epochs=5, progress=False,
-                        on_epoch_end=lambda e, loss, s: seen.append((e, loss, s)) or e == 1)
+    losses = advlab.fit(
+        BaselineCNN(),
+        x,
+        y,
+        epochs=5,
+        progress=False,
+        on_epoch_end=lambda e, loss, s: seen.append((e, loss, s)) or e == 1,
+    )
     assert len(losses) == 2 and [e for e, _, _ in seen] == [0, 1] and all(s > 0 for _, _, s in seen)
 
 

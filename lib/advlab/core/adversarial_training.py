@@ -16,6 +16,7 @@ images after every epoch and rolls back to the best epoch when it collapses.
 The examples are crafted with the model in evaluation mode (BatchNorm running statistics, no dropout):
 the model that is later attacked, and a sharper gradient than one through random dropout masks.
 """
+
 from __future__ import annotations
 
 import copy
@@ -32,7 +33,7 @@ from advlab.core.progress import progress_enabled
 from advlab.core.training import fit
 
 METHODS = ("fgsm_rs", "n_fgsm", "pgd")
-STEP_FACTOR = {"fgsm_rs": 1.25, "n_fgsm": 1.0}   # default single-step size alpha / eps of each method
+STEP_FACTOR = {"fgsm_rs": 1.25, "n_fgsm": 1.0}  # default single-step size alpha / eps of each method
 
 
 class OnTheFly:
@@ -44,9 +45,19 @@ class OnTheFly:
     ``noise_factor``: N-FGSM's k, the start is drawn from U(-k eps, k eps).
     """
 
-    def __init__(self, method: str, eps: float, *, n_batches: int, alpha_factor: float | None = None,
-                 steps: int = 40, pgd_alpha: float = 0.01, ramp_epochs: float = 0.0, noise_factor: float = 2.0,
-                 seed: int = 0):
+    def __init__(
+        self,
+        method: str,
+        eps: float,
+        *,
+        n_batches: int,
+        alpha_factor: float | None = None,
+        steps: int = 40,
+        pgd_alpha: float = 0.01,
+        ramp_epochs: float = 0.0,
+        noise_factor: float = 2.0,
+        seed: int = 0,
+    ):
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
         self.method, self.eps = method, check_eps(eps)
@@ -72,9 +83,10 @@ class OnTheFly:
                 return fgsm_rs(model, x, y, eps, self.alpha_factor * eps)
             if self.method == "n_fgsm":
                 return n_fgsm(model, x, y, self.noise_factor * eps, self.alpha_factor * eps)
-            alpha = self.pgd_alpha * eps / self.eps   # 0.01 at eps 0.3, scaled during the ramp
-            return pgd(model, x, y, eps, alpha, self.steps, True, 1, early_stop=False,
-                       seed=self.seed * 1_000_003 + self.batch)
+            alpha = self.pgd_alpha * eps / self.eps  # 0.01 at eps 0.3, scaled during the ramp
+            return pgd(
+                model, x, y, eps, alpha, self.steps, True, 1, early_stop=False, seed=self.seed * 1_000_003 + self.batch
+            )
 
 
 def fgsm_rs(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float) -> torch.Tensor:
@@ -97,8 +109,9 @@ def n_fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, noise: float, alp
     return (start + alpha * grad.sign_()).clamp_(0, 1)
 
 
-def guard_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int = 10,
-                   apgd_steps: int = 0, seed: int = 0) -> float:
+def guard_accuracy(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int = 10, apgd_steps: int = 0, seed: int = 0
+) -> float:
     """The guard's number: accuracy under PGD (as :func:`pgd_accuracy`), or, with ``apgd_steps``, the
     share of images that survive both PGD and APGD-CE (``apgd_steps`` steps)."""
     if not apgd_steps:
@@ -110,51 +123,78 @@ def guard_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: floa
     return ok.float().mean().item()
 
 
-def pgd_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int = 10,
-                 restarts: int = 1, seed: int = 0, loss: str = "ce") -> float:
+def pgd_accuracy(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    steps: int = 10,
+    restarts: int = 1,
+    seed: int = 0,
+    loss: str = "ce",
+) -> float:
     """Accuracy under PGD (``steps`` steps of :func:`~advlab.core.attacks.step_size`, random start, early stop)."""
     return pgd_correct(model, x, y, eps, steps, restarts, seed, loss).float().mean().item()
 
 
-def pgd_correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int = 10,
-                restarts: int = 1, seed: int = 0, loss: str = "ce") -> torch.Tensor:
+def pgd_correct(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    steps: int = 10,
+    restarts: int = 1,
+    seed: int = 0,
+    loss: str = "ce",
+) -> torch.Tensor:
     """Per image: still classified correctly under :func:`pgd_accuracy`'s PGD?"""
     x_adv = pgd(model, x, y, eps, step_size(eps, steps), steps, True, restarts, loss=loss, seed=seed)
     return correct_under(model, y, x_adv)
 
 
-def train_on_the_fly(model: nn.Module, x: torch.Tensor, y: torch.Tensor, method: str, eps: float,
-                     epochs: int, *, alpha_factor: float | None = None, steps: int = 40, pgd_alpha: float = 0.01,
-                     ramp_epochs: float = 0.0, noise_factor: float = 2.0, batch_size: int = 128, lr: float = 1e-3,
-                     seed: int = 0, guard: tuple | None = None, guard_steps: int = 10, guard_drop: float = 0.2,
-                     guard_apgd_steps: int = 0, progress: bool | None = None, desc: str | None = None,
-                     checkpoint=None) -> dict:
+def train_on_the_fly(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    method: str,
+    eps: float,
+    epochs: int,
+    *,
+    alpha_factor: float | None = None,
+    steps: int = 40,
+    pgd_alpha: float = 0.01,
+    ramp_epochs: float = 0.0,
+    noise_factor: float = 2.0,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    seed: int = 0,
+    guard: tuple | None = None,
+    guard_steps: int = 10,
+    guard_drop: float = 0.2,
+    guard_apgd_steps: int = 0,
+    progress: bool | None = None,
+    desc: str | None = None,
+    checkpoint=None,
+) -> dict:
     """Adversarial training on the fly with ``method`` (one of :data:`METHODS`); returns the history.
     ``alpha_factor``, ``noise_factor``, ``steps``, ``pgd_alpha`` and ``ramp_epochs`` go to :class:`OnTheFly`.
 
-    ``guard = (x_val, y_val)``: held-out training images. After each epoch their accuracy under PGD
-    (``guard_steps`` steps, at the full ``eps``) is measured; if it falls more than ``guard_drop`` below
-    the best epoch's (catastrophic overfitting), the weights of the best epoch are restored and
-    training stops. ``guard_apgd_steps > 0``: PGD alone can be fooled by the bent loss surface of a
-    single-step model, so an image then counts only if it also survives APGD-CE with that many steps
-    (the per-image worst case of the two is what the guard watches). The history says what happened:
-    per epoch ``loss``, ``seconds``, ``eps``, ``guard_acc``; and ``stopped`` (None, or the reason),
-    ``best_epoch``, ``final_epoch``.
-
-    ``checkpoint``: as in :func:`advlab.fit` (resumable after an interruption; the adversary's state,
-    the history and the guard's best weights are saved with it).
+    ``guard = (x_val, y_val)``: held-out training images that :class:`_Guard` attacks after each epoch
+    (``guard_steps``, ``guard_apgd_steps``, ``guard_drop``), rolling back to the best epoch when their
+    accuracy collapses. The history: per epoch ``loss``, ``seconds``, ``eps``, ``guard_acc``; and
+    ``stopped`` (None, or the reason), ``best_epoch``, ``final_epoch``. ``checkpoint``: as in
+    :func:`advlab.fit` (the adversary's state, the history and the guard's best weights are saved with it).
     """
     check_xy(x, y)
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
-    adversary = OnTheFly(method, eps, n_batches=math.ceil(len(x) / batch_size), alpha_factor=alpha_factor,
-                         steps=steps, pgd_alpha=pgd_alpha, ramp_epochs=ramp_epochs, noise_factor=noise_factor,
-                         seed=seed)
+    n_batches = math.ceil(len(x) / batch_size)
+    attack = dict(alpha_factor=alpha_factor, steps=steps, pgd_alpha=pgd_alpha, ramp_epochs=ramp_epochs)
+    adversary = OnTheFly(method, eps, n_batches=n_batches, noise_factor=noise_factor, seed=seed, **attack)
     history = {"method": method, "eps": eps, "epochs": [], "stopped": None, "best_epoch": None}
     best = {"acc": -1.0, "state": None}
-    check = None if guard is None else _Guard(x=guard[0], y=guard[1], eps=eps, steps=guard_steps,
-                                              apgd_steps=guard_apgd_steps, drop=guard_drop, seed=seed,
-                                              desc=desc or method, progress=progress)
+    watch = dict(eps=eps, steps=guard_steps, apgd_steps=guard_apgd_steps, drop=guard_drop, seed=seed)
+    check = None if guard is None else _Guard(*guard, **watch, desc=desc or method, progress=progress)
 
     def on_epoch_end(epoch, loss, seconds):
         row = {"epoch": epoch + 1, "loss": loss, "seconds": seconds, "eps": adversary.current_eps()}
@@ -162,17 +202,21 @@ def train_on_the_fly(model: nn.Module, x: torch.Tensor, y: torch.Tensor, method:
         history["epochs"].append(row)
         return stop
 
-    fit(model, x, y, epochs, batch_size=batch_size, lr=lr, seed=seed, adversary=adversary,
-        on_epoch_end=on_epoch_end, progress=progress, desc=desc or method, checkpoint=checkpoint,
-        state={"history": history, "best": best})
+    run = dict(batch_size=batch_size, lr=lr, seed=seed, progress=progress, desc=desc or method, checkpoint=checkpoint)
+    state = {"history": history, "best": best}
+    fit(model, x, y, epochs, adversary=adversary, on_epoch_end=on_epoch_end, state=state, **run)
     history["final_epoch"] = history["best_epoch"] if history["stopped"] else len(history["epochs"])
     return history
 
 
 @dataclass
 class _Guard:
-    """:func:`train_on_the_fly`'s check after each epoch: held-out accuracy under attack, and a rollback to the
-    best epoch's weights when it collapses."""
+    """:func:`train_on_the_fly`'s check after each epoch. The held-out images' accuracy under PGD (``steps``
+    steps at the full ``eps``) is measured; if it falls more than ``drop`` below the best epoch's
+    (catastrophic overfitting), the best epoch's weights are restored and training stops. With
+    ``apgd_steps > 0`` an image counts only if it also survives APGD-CE with that many steps: PGD alone
+    can be fooled by the bent loss surface of a single-step model."""
+
     x: torch.Tensor
     y: torch.Tensor
     eps: float
@@ -193,13 +237,16 @@ class _Guard:
             best.update(acc=acc, state=copy.deepcopy(model.state_dict()))
             history["best_epoch"] = epoch + 1
         elif acc < best["acc"] - self.drop:
-            history["stopped"] = (f"catastrophic overfitting at epoch {epoch + 1}: held-out PGD accuracy "
-                                  f"{100 * acc:.1f}% vs {100 * best['acc']:.1f}% at epoch {history['best_epoch']}; "
-                                  f"rolled back to epoch {history['best_epoch']}")
+            history["stopped"] = (
+                f"catastrophic overfitting at epoch {epoch + 1}: held-out PGD accuracy "
+                f"{100 * acc:.1f}% vs {100 * best['acc']:.1f}% at epoch {history['best_epoch']}; "
+                f"rolled back to epoch {history['best_epoch']}"
+            )
             model.load_state_dict(best["state"])
             stop = True
         if progress_enabled(self.progress):
             from tqdm.auto import tqdm
+
             judge = f"PGD-{self.steps}" + (f" and APGD-CE-{self.apgd_steps}" if self.apgd_steps else "")
             tqdm.write(f"{self.desc} epoch {epoch + 1}: held-out accuracy under {judge} {100 * acc:.1f}%")
         return stop

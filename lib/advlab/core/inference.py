@@ -1,4 +1,5 @@
 """Predictions and accuracy, batched, in eval mode and without autograd."""
+
 from __future__ import annotations
 
 import contextlib

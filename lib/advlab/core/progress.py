@@ -1,4 +1,5 @@
 """Progress bars: on by default, off with ``progress=False`` or the environment variable ADVLAB_PROGRESS=0."""
+
 from __future__ import annotations
 
 import os
@@ -18,4 +19,5 @@ def progress_bar(items: Iterable, label: str | None, unit: str) -> Iterable:
     if label is None:
         return items
     from tqdm.auto import tqdm
+
     return tqdm(items, desc=label, unit=unit, leave=False, disable=not progress_enabled())

@@ -1,4 +1,5 @@
 """Training from in-memory tensors: seeded, deterministic on CPU, with a progress bar."""
+
 from __future__ import annotations
 
 import os
@@ -9,6 +10,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
 from advlab.core.errors import AdvlabError
 from advlab.core.inference import check_xy, model_device
@@ -18,32 +20,37 @@ from advlab.core.progress import progress_enabled
 CHECKPOINT_FORMAT = "advlab-fit-checkpoint-1"
 
 
-def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int = 1, *, batch_size: int = 128,
-        lr: float = 1e-3, seed: int = 0, adversary: Callable | None = None,
-        on_epoch_end: Callable | None = None, progress: bool | None = None, desc: str = "train",
-        checkpoint: str | os.PathLike | None = None, state: dict | None = None) -> list[float]:
+def fit(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    epochs: int = 1,
+    *,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    seed: int = 0,
+    adversary: Callable | None = None,
+    on_epoch_end: Callable | None = None,
+    progress: bool | None = None,
+    desc: str = "train",
+    checkpoint: str | os.PathLike | None = None,
+    state: dict | None = None,
+) -> list[float]:
     """Train ``model`` with Adam and cross-entropy; return the mean training loss of each epoch.
 
-    Batches come from a seeded shuffle of the in-memory tensors (no per-sample transforms). With the
-    same seed, model initialisation and data, a CPU run is reproducible bit for bit (dropout is drawn
-    from the same seeded generator; the caller's global RNG state is restored afterwards).
-
+    Batches come from a seeded shuffle of the in-memory tensors. With the same seed, initialisation and
+    data, a CPU run is reproducible bit for bit (dropout too; the caller's global RNG state is restored).
     ``adversary(model, xb, yb) -> xb_adv``, if given, replaces each batch before the step (on-the-fly
     adversarial training); it is called with the model in train mode and must leave it so.
     ``on_epoch_end(epoch, loss, seconds)`` may return True to stop training early.
 
-    ``checkpoint``: a file (or a folder, holding ``<desc>.ckpt``). After every epoch but the last, the
-    whole training state is saved there atomically: weights, optimizer, the data-order generator, the
-    global RNG (dropout), the adversary's state (its ``state_dict()``, else its plain attributes), the
-    losses so far and ``state``, a dict of lists/dicts that the callbacks update (restored in place).
-    A later call with the same checkpoint resumes after the last saved epoch, and on the CPU ends with
-    exactly the weights of an uninterrupted run. The file is removed when training completes.
+    ``checkpoint``: a file (or a folder, holding ``<desc>.ckpt``) where the whole training state is saved
+    after every epoch but the last, and from which a later call resumes (see :func:`_save`); ``state``: a
+    dict of lists/dicts that the callbacks update, saved and restored with it. Removed when training ends.
     """
     check_xy(x, y)
     if epochs < 0 or batch_size < 1:
         raise ValueError(f"epochs must be >= 0 and batch_size >= 1, got {epochs}, {batch_size}")
-    from tqdm.auto import tqdm
-
     device = model_device(model)
     x, y = x.to(device), y.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
@@ -60,8 +67,8 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int = 1, *, 
         model.train()
         for epoch in range(first, epochs):
             start = time.perf_counter()
-            losses.append(_train_epoch(model, opt, x, y, gen, batch_size, adversary,
-                                       f"{desc} {epoch + 1}/{epochs}" if show else None))
+            label = f"{desc} {epoch + 1}/{epochs}" if show else None
+            losses.append(_train_epoch(model, opt, x, y, gen, batch_size, adversary, label))
             seconds = time.perf_counter() - start
             if show:
                 tqdm.write(f"{desc} epoch {epoch + 1}/{epochs}: loss {losses[-1]:.4f} ({seconds:.1f} s)")
@@ -75,12 +82,18 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int = 1, *, 
     return losses
 
 
-def _train_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
-                 gen: torch.Generator, batch_size: int, adversary: Callable | None, bar: str | None) -> float:
+def _train_epoch(
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    gen: torch.Generator,
+    batch_size: int,
+    adversary: Callable | None,
+    bar: str | None,
+) -> float:
     """One epoch of Adam steps over a shuffle of ``(x, y)`` drawn from ``gen``; returns the mean training loss.
     ``bar``: the progress bar's title, or None for no bar."""
-    from tqdm.auto import tqdm
-
     n = len(x)
     perm = torch.randperm(n, generator=gen).to(x.device)
     n_batches = n // batch_size + (1 if n % batch_size > 1 else 0)  # BatchNorm needs >1 sample
@@ -88,7 +101,7 @@ def _train_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, 
     seen = 0
     batches = tqdm(range(n_batches), desc=bar, disable=bar is None, leave=False, unit="batch", mininterval=0.5)
     for b in batches:
-        idx = perm[b * batch_size:(b + 1) * batch_size]
+        idx = perm[b * batch_size : (b + 1) * batch_size]
         xb, yb = x[idx], y[idx]
         if adversary is not None:
             xb = adversary(model, xb, yb)
@@ -106,6 +119,7 @@ def _train_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, 
 
 
 # --- checkpoints of an unfinished training ---------------------------------------------------------
+
 
 def _checkpoint_path(checkpoint, desc: str) -> Path | None:
     if checkpoint is None:
@@ -144,13 +158,21 @@ def load_object_state(obj, saved: dict, device=None) -> None:
 
 
 def _save(path: Path, settings: dict, epochs_done: int, model, opt, gen, adversary, state, losses, device):
+    """Save the whole training state atomically: weights, optimizer, the data-order generator, the global
+    RNG (dropout), the adversary's state (its ``state_dict()``, else its plain attributes), the losses so
+    far and ``state``. Resuming from it ends, on the CPU, with exactly the weights of an uninterrupted run."""
     blob = {
-        "format": CHECKPOINT_FORMAT, "settings": settings, "epochs_done": epochs_done,
-        "model": model.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
+        "format": CHECKPOINT_FORMAT,
+        "settings": settings,
+        "epochs_done": epochs_done,
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "generator": gen.get_state(),
         "rng": torch.get_rng_state(),
         "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
         "adversary": object_state(adversary) if adversary is not None else None,
-        "state": state, "losses": list(losses),
+        "state": state,
+        "losses": list(losses),
     }
     with atomic_path(path) as tmp:
         torch.save(blob, tmp)
@@ -168,8 +190,10 @@ def _resume(path: Path, settings: dict, model, opt, gen, adversary, state, losse
         print(f"advlab: training checkpoint {path} is unreadable ({type(exc).__name__}); starting afresh")
         return 0
     if blob["settings"] != settings:
-        raise AdvlabError(f"training checkpoint {path} belongs to another training (saved with {blob['settings']}, "
-                          f"this one has {settings}): delete it to start afresh, or pass another checkpoint path.")
+        raise AdvlabError(
+            f"training checkpoint {path} belongs to another training (saved with {blob['settings']}, "
+            f"this one has {settings}): delete it to start afresh, or pass another checkpoint path."
+        )
     model.load_state_dict(blob["model"])
     opt.load_state_dict(blob["optimizer"])
     gen.set_state(blob["generator"])
@@ -179,7 +203,7 @@ def _resume(path: Path, settings: dict, model, opt, gen, adversary, state, losse
     if adversary is not None and blob["adversary"] is not None:
         load_object_state(adversary, blob["adversary"], device)
     if state is not None and blob["state"] is not None:
-        for name, value in blob["state"].items():   # in place: the callbacks hold these objects
+        for name, value in blob["state"].items():  # in place: the callbacks hold these objects
             target = state[name]
             if isinstance(target, dict):
                 target.clear()

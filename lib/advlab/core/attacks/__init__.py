@@ -11,14 +11,31 @@ Every attack
 - works whatever the caller's grad mode (it enables gradients for its own computation, also inside
   ``torch.no_grad()``); under ``torch.inference_mode()``, where no gradient can exist, it raises.
 """
+
 from advlab.core.attacks.apgd import APGD_MOMENTUM, APGD_RHO, apgd, apgd_checkpoints
 from advlab.core.attacks.base import check_eps, project, run_batches, step_size
 from advlab.core.attacks.fgsm import fgsm, fgsm_signs, fgsm_sweep, fgsm_sweep_predictions
 from advlab.core.attacks.losses import LOSSES, input_gradient, per_sample_loss, targeted_dlr
 from advlab.core.attacks.pgd import pgd
 
-_check_eps = check_eps   # also importable under its private name
+_check_eps = check_eps  # also importable under its private name
 
-__all__ = ["APGD_MOMENTUM", "APGD_RHO", "LOSSES", "apgd", "apgd_checkpoints", "check_eps", "fgsm", "fgsm_signs",
-           "fgsm_sweep", "fgsm_sweep_predictions", "input_gradient", "per_sample_loss", "pgd", "project",
-           "run_batches", "step_size", "targeted_dlr"]
+__all__ = [
+    "APGD_MOMENTUM",
+    "APGD_RHO",
+    "LOSSES",
+    "apgd",
+    "apgd_checkpoints",
+    "check_eps",
+    "fgsm",
+    "fgsm_signs",
+    "fgsm_sweep",
+    "fgsm_sweep_predictions",
+    "input_gradient",
+    "per_sample_loss",
+    "pgd",
+    "project",
+    "run_batches",
+    "step_size",
+    "targeted_dlr",
+]

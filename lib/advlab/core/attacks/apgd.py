@@ -1,5 +1,6 @@
 """Auto-PGD (Croce & Hein 2020, "Reliable evaluation of adversarial robustness with an ensemble of diverse
 parameter-free attacks", the core of AutoAttack): PGD with momentum whose step size needs no tuning."""
+
 from __future__ import annotations
 
 import math
@@ -14,8 +15,8 @@ from advlab.core.attacks.losses import input_gradient, targeted_dlr
 from advlab.core.inference import model_device, predict_logits
 from advlab.core.progress import progress_bar
 
-APGD_RHO = 0.75        # halve the step when the loss rose in at most this share of a checkpoint interval
-APGD_MOMENTUM = 0.75   # weight of the new step; 1 - this is the weight of the previous one
+APGD_RHO = 0.75  # halve the step when the loss rose in at most this share of a checkpoint interval
+APGD_MOMENTUM = 0.75  # weight of the new step; 1 - this is the weight of the previous one
 
 
 def apgd_checkpoints(steps: int) -> list[int]:
@@ -31,9 +32,22 @@ def apgd_checkpoints(steps: int) -> list[int]:
     return points
 
 
-def apgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int = 100, loss: str = "ce",
-         targeted: bool = False, n_target_classes: int = 9, restarts: int = 1, seed: int = 0, *,
-         rho: float = APGD_RHO, batch_size: int | None = None, progress: str | None = None) -> torch.Tensor:
+def apgd(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    steps: int = 100,
+    loss: str = "ce",
+    targeted: bool = False,
+    n_target_classes: int = 9,
+    restarts: int = 1,
+    seed: int = 0,
+    *,
+    rho: float = APGD_RHO,
+    batch_size: int | None = None,
+    progress: str | None = None,
+) -> torch.Tensor:
     """Auto-PGD (Croce & Hein 2020) in the L-inf ball of radius ``eps``: PGD with momentum whose step
     size needs no tuning. APGD-CE is ``loss="ce"``; APGD-T is ``loss="dlr", targeted=True``.
     ``x``: images ``[N, C, H, W]`` in [0, 1]; ``y``: labels ``[N]``; returns the examples, shaped like ``x``.
@@ -64,7 +78,7 @@ def apgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: 
     device = model_device(model)
     generator = torch.Generator(device=device).manual_seed(int(seed))
     clean = predict_logits(model, x, batch_size)
-    alive = clean.argmax(1) == y.to(x.device)           # only correctly classified ones are attacked
+    alive = clean.argmax(1) == y.to(x.device)  # only correctly classified ones are attacked
     best, best_loss = x.clone(), torch.full((len(x),), -math.inf, device=x.device, dtype=x.dtype)
     targets = _likeliest_wrong_classes(clean, n_target_classes) if targeted else [None]
     for target in progress_bar([t for t in targets for _ in range(restarts)], progress, "run"):
@@ -81,7 +95,7 @@ def apgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: 
 def _likeliest_wrong_classes(logits: torch.Tensor, count: int) -> list[torch.Tensor]:
     """APGD-T's targets: per image ``[N]``, the wrong class with the largest logit, then the next, ``count`` times
     (at most the number of wrong classes)."""
-    ranked = logits.argsort(1, descending=True)          # [true class, then the wrong ones by logit]
+    ranked = logits.argsort(1, descending=True)  # [true class, then the wrong ones by logit]
     return [ranked[:, j] for j in range(1, min(count, logits.shape[1] - 1) + 1)]
 
 
@@ -92,32 +106,45 @@ def _run_on(model, x, y, todo, target, noise, eps, steps, loss, rho, batch_size)
 
     def attack(s, xb, yb):
         idx = todo[s]
-        return _apgd_batch(model, xb, yb, eps, steps, loss, None if target is None else target[idx].to(xb.device),
-                           rho, noise[idx.to(noise.device)])
+        return _apgd_batch(
+            model,
+            xb,
+            yb,
+            eps,
+            steps,
+            loss,
+            None if target is None else target[idx].to(xb.device),
+            rho,
+            noise[idx.to(noise.device)],
+        )
 
-    out = (torch.empty_like(x_todo), torch.empty(len(todo), dtype=torch.bool, device=x.device),
-           torch.empty(len(todo), dtype=x.dtype, device=x.device))
+    out = (
+        torch.empty_like(x_todo),
+        torch.empty(len(todo), dtype=torch.bool, device=x.device),
+        torch.empty(len(todo), dtype=x.dtype, device=x.device),
+    )
     return run_batches(model, x_todo, y_todo, attack, batch_size=batch_size, out=out)
 
 
 @dataclass
 class _Attacked:
     """The samples of a batch still attacked, one row each."""
-    index: torch.Tensor               # position in the batch
-    x0: torch.Tensor                  # clean image
-    y: torch.Tensor                   # label
-    target: torch.Tensor              # target class (targeted DLR loss), else the label
-    x: torch.Tensor                   # the iterate x_k
-    x_prev: torch.Tensor              # x_(k-1)
-    grad: torch.Tensor                # the gradient at x_k
-    loss: torch.Tensor                # the loss at x_k
-    best: torch.Tensor                # the highest-loss iterate so far
+
+    index: torch.Tensor  # position in the batch
+    x0: torch.Tensor  # clean image
+    y: torch.Tensor  # label
+    target: torch.Tensor  # target class (targeted DLR loss), else the label
+    x: torch.Tensor  # the iterate x_k
+    x_prev: torch.Tensor  # x_(k-1)
+    grad: torch.Tensor  # the gradient at x_k
+    loss: torch.Tensor  # the loss at x_k
+    best: torch.Tensor  # the highest-loss iterate so far
     best_loss: torch.Tensor
-    best_grad: torch.Tensor           # the gradient at ``best``
-    eta: torch.Tensor                 # the step size, [n, 1, 1, 1]
-    rises: torch.Tensor               # steps since the last checkpoint that raised the loss
+    best_grad: torch.Tensor  # the gradient at ``best``
+    eta: torch.Tensor  # the step size, [n, 1, 1, 1]
+    rises: torch.Tensor  # steps since the last checkpoint that raised the loss
     best_loss_at_check: torch.Tensor  # ``best_loss`` at the last checkpoint
-    halved_at_check: torch.Tensor     # was ``eta`` halved at the last checkpoint?
+    halved_at_check: torch.Tensor  # was ``eta`` halved at the last checkpoint?
 
     def rows(self, keep: torch.Tensor) -> _Attacked:
         return _Attacked(**{f.name: getattr(self, f.name)[keep] for f in fields(self)})
@@ -153,6 +180,7 @@ class _Attacked:
 @dataclass
 class _Result:
     """Per sample of a batch: the returned example, its loss, and whether it fools the model."""
+
     x: torch.Tensor
     loss: torch.Tensor
     fooled: torch.Tensor
@@ -173,23 +201,37 @@ def _apgd_batch(model, x, y, eps, steps, loss, target, rho, noise):
     first fooling iterate if ``fooled`` (its loss is then inf), else the highest-loss iterate (whose loss is
     ``loss``); ``target``: the target class of each sample (targeted DLR loss), or None; ``noise``: uniform in
     [-1, 1], shaped like ``x``, the direction of each sample's random start. Fooled samples leave at once."""
+
     def gradient(x_at, labels, targets):
         if target is None:
             return input_gradient(model, x_at, labels, loss)
         return input_gradient(model, x_at, labels, lambda z, yy: targeted_dlr(z, yy, targets))
 
     n = len(x)
-    result = _Result(x.clone(), torch.empty(n, device=x.device, dtype=x.dtype),
-                     torch.zeros(n, dtype=torch.bool, device=x.device))
+    result = _Result(
+        x.clone(), torch.empty(n, device=x.device, dtype=x.dtype), torch.zeros(n, dtype=torch.bool, device=x.device)
+    )
     # the reference's random start: uniform noise in [-1, 1], scaled so that its largest pixel is at eps
     x_k = (x + eps * noise / noise.flatten(1).abs().amax(1).clamp_min(1e-12)[:, None, None, None]).clamp_(0, 1)
     targets = y if target is None else target
     grad, logits, loss_k = gradient(x_k, y, targets)
-    s = _Attacked(index=torch.arange(n, device=x.device), x0=x, y=y, target=targets, x=x_k, x_prev=x_k, grad=grad,
-                  loss=loss_k, best=x_k, best_loss=loss_k, best_grad=grad,
-                  eta=torch.full((n, 1, 1, 1), 2 * eps, device=x.device, dtype=x.dtype),
-                  rises=torch.zeros(n, device=x.device), best_loss_at_check=loss_k,
-                  halved_at_check=torch.ones(n, dtype=torch.bool, device=x.device))
+    s = _Attacked(
+        index=torch.arange(n, device=x.device),
+        x0=x,
+        y=y,
+        target=targets,
+        x=x_k,
+        x_prev=x_k,
+        grad=grad,
+        loss=loss_k,
+        best=x_k,
+        best_loss=loss_k,
+        best_grad=grad,
+        eta=torch.full((n, 1, 1, 1), 2 * eps, device=x.device, dtype=x.dtype),
+        rises=torch.zeros(n, device=x.device),
+        best_loss_at_check=loss_k,
+        halved_at_check=torch.ones(n, dtype=torch.bool, device=x.device),
+    )
     s = result.drop_fooled(s, logits)
     # A sample whose gradient is exactly zero at the start never moves: every step and momentum term is
     # zero and a restart from the best point returns to the start. Its result is the start, as it would be

@@ -1,5 +1,6 @@
 """What every attack shares: argument checks, the L-inf projection, PGD's step size, random starts, and the
 batched runner (model device, evaluation mode, batches, progress bar)."""
+
 from __future__ import annotations
 
 import math
@@ -31,8 +32,10 @@ def check_count(name: str, value, least: int) -> int:
 def require_gradients() -> None:
     """Raise a clear error under ``torch.inference_mode()``, where no input gradient can exist."""
     if torch.is_inference_mode_enabled():
-        raise AdvlabError("an attack needs gradients, which torch.inference_mode() forbids: call it outside "
-                          "`with torch.inference_mode():` (torch.no_grad() is fine)")
+        raise AdvlabError(
+            "an attack needs gradients, which torch.inference_mode() forbids: call it outside "
+            "`with torch.inference_mode():` (torch.no_grad() is fine)"
+        )
 
 
 def project(z: torch.Tensor, x0: torch.Tensor, eps: float) -> torch.Tensor:
@@ -46,12 +49,15 @@ def step_size(eps: float, steps: int, factor: float = 2.5) -> float:
     return factor * eps / max(steps, 1)
 
 
-def uniform_starts(x: torch.Tensor, eps: float, count: int, device: torch.device,
-                   generator: torch.Generator | None) -> list[torch.Tensor]:
+def uniform_starts(
+    x: torch.Tensor, eps: float, count: int, device: torch.device, generator: torch.Generator | None
+) -> list[torch.Tensor]:
     """``count`` draws of ``U(-eps, eps)`` shaped like all of ``x``, on ``device``: one per restart, drawn for
     all images at once so that no start depends on the batch size, and restart r is the same whatever ``count``."""
-    return [torch.empty(x.shape, device=device, dtype=x.dtype).uniform_(-eps, eps, generator=generator)
-            for _ in range(count)]
+    return [
+        torch.empty(x.shape, device=device, dtype=x.dtype).uniform_(-eps, eps, generator=generator)
+        for _ in range(count)
+    ]
 
 
 def check_inputs(x: torch.Tensor, y: torch.Tensor) -> None:
@@ -63,9 +69,16 @@ def check_inputs(x: torch.Tensor, y: torch.Tensor) -> None:
 BatchAttack = Callable[[slice, torch.Tensor, torch.Tensor], "torch.Tensor | tuple[torch.Tensor, ...]"]
 
 
-def run_batches(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: BatchAttack, *,
-                batch_size: int | None = None, progress: str | None = None,
-                out: torch.Tensor | tuple[torch.Tensor, ...] | None = None):
+def run_batches(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    attack: BatchAttack,
+    *,
+    batch_size: int | None = None,
+    progress: str | None = None,
+    out: torch.Tensor | tuple[torch.Tensor, ...] | None = None,
+):
     """Run ``attack(s, xb, yb)`` on each batch ``s`` (a slice) of ``(x, y)``, the batch moved to the model's
     device and the model in evaluation mode (the caller's mode is restored); write each result into
     ``out[s]`` (moved to ``out``'s device) and return ``out``.

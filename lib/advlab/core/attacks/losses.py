@@ -1,4 +1,5 @@
 """The losses attacks maximise, per sample, and their gradient with respect to the input."""
+
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -1,4 +1,5 @@
 """Projected gradient descent (Madry et al. 2018) in the L-inf ball, with restarts and an optional early stop."""
+
 from __future__ import annotations
 
 import math
@@ -12,9 +13,22 @@ from advlab.core.attacks.losses import Loss, input_gradient, per_sample_loss
 from advlab.core.inference import model_device
 
 
-def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float, steps: int,
-        random_start: bool = True, restarts: int = 1, *, loss: str = "ce", batch_size: int | None = None,
-        seed: int | None = None, early_stop: bool = True, progress: str | None = None) -> torch.Tensor:
+def pgd(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    alpha: float,
+    steps: int,
+    random_start: bool = True,
+    restarts: int = 1,
+    *,
+    loss: str = "ce",
+    batch_size: int | None = None,
+    seed: int | None = None,
+    early_stop: bool = True,
+    progress: str | None = None,
+) -> torch.Tensor:
     """Projected gradient descent (Madry et al.) in the L-inf ball of radius ``eps``.
 
     Each run starts at a uniform random point of the ball (``random_start``), then takes ``steps``
@@ -52,14 +66,18 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: f
 @dataclass
 class _Best:
     """Per sample of a batch, over all runs: a fooling example if any run found one, else the highest-loss one."""
-    x: torch.Tensor        # [B, C, H, W]
-    loss: torch.Tensor     # [B], the loss of ``x`` (-inf before any is scored)
-    fooled: torch.Tensor   # [B] bool
+
+    x: torch.Tensor  # [B, C, H, W]
+    loss: torch.Tensor  # [B], the loss of ``x`` (-inf before any is scored)
+    fooled: torch.Tensor  # [B] bool
 
     @classmethod
     def at(cls, x: torch.Tensor) -> _Best:
-        return cls(x.clone(), torch.full((len(x),), -math.inf, device=x.device),
-                   torch.zeros(len(x), dtype=torch.bool, device=x.device))
+        return cls(
+            x.clone(),
+            torch.full((len(x),), -math.inf, device=x.device),
+            torch.zeros(len(x), dtype=torch.bool, device=x.device),
+        )
 
     def consider(self, idx, x_adv, y, logits, loss) -> torch.Tensor:
         """Offer the examples ``x_adv`` of the samples ``idx`` (their labels, logits and losses); return
@@ -76,6 +94,7 @@ class _Best:
 class _PgdRun:
     """One PGD run on a batch from given start points; ``final_iterate``: a single run without early stop,
     whose final iterates are the result, unscored."""
+
     model: nn.Module
     eps: float
     alpha: float
@@ -93,7 +112,7 @@ class _PgdRun:
             if len(idx) == 0:
                 break
             grad, logits, loss = input_gradient(self.model, x_adv, y0, self.loss)
-            if self.early_stop:   # score the iterate this step starts from; fooled samples stop here
+            if self.early_stop:  # score the iterate this step starts from; fooled samples stop here
                 alive = ~best.consider(idx, x_adv, y0, logits, loss)
                 idx, x_adv, x0, y0, grad = idx[alive], x_adv[alive], x0[alive], y0[alive], grad[alive]
             x_adv = project(x_adv + self.alpha * grad.sign_(), x0, self.eps)
