@@ -35,12 +35,12 @@ class Config:
 
     profile: str = "quick"
     device: str = "auto"  # auto | cpu | cuda | mps
-    seed: int = 0
+    seed: int = 0  # the random seed of data order, initialisation and attacks
     force: bool = False  # recompute cached artifacts
     pretrained: bool = False  # use the shipped weights (pretrained/<profile>/) instead of training
-    # baseline (seed table)
+    # baseline: the blog post's hyperparameter table
     n_train: int | None = None  # training images for the baseline; None = all 60,000
-    epochs: int = 6  # seed: >= 50 (bench/baseline_seeds.py measures the clean accuracy per seed)
+    epochs: int = 6  # the blog post: 50 (bench/baseline_seeds.py: clean accuracy per random seed)
     batch_size: int = 128
     lr: float = 1e-3
     # evaluation
