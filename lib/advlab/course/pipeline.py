@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from advlab.core.adversarial_training import train_on_the_fly
-from advlab.core.attacks import fgsm_signs, pgd
+from advlab.core.attacks import fgsm_signs, pgd, step_size
 from advlab.core.checkpoint import load_cached_model, load_checkpoint, save_model
 from advlab.core.data import load_mnist, subset
 from advlab.core.errors import AdvlabError
@@ -277,7 +277,7 @@ def pgd_settings(cfg: Config, eps: float, steps: int | None = None) -> dict:
     steps = cfg.pgd_steps if steps is None else steps
     return {
         "eps": eps,
-        "alpha": cfg.pgd_alpha_factor * eps / max(steps, 1),
+        "alpha": step_size(eps, steps, cfg.pgd_alpha_factor),
         "steps": steps,
         "random_start": True,
         "restarts": cfg.pgd_restarts,
