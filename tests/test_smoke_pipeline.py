@@ -16,6 +16,10 @@ from pathlib import Path
 import pytest
 
 from advlab.course.pipeline import ATTACKS, FIGURES, MODELS, NOTEBOOKS, THREATS
+from advlab.evaluation.model_checks import MODEL_CHECKS
+from advlab.evaluation.sanity import DESCRIPTIONS
+from advlab.report import page as report_page
+from advlab.report.names import check_name
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORT = ROOT / "report" / "smoke"
@@ -194,3 +198,114 @@ def test_explorer_works_offline_in_a_browser(smoke_run):
     print(f"explorer screenshot: {shot}")
     assert errors == [], errors
     assert requests == [], f"the page tried to fetch {requests}"
+
+
+# --- the page on a laptop and on a phone ----------------------------------------------------------
+
+SCREENS = [
+    ("laptop", {"viewport": {"width": 1300, "height": 900}}),
+    ("phone", {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}),
+]
+TOO_WIDE = """() => {
+  const W = document.documentElement.clientWidth, out = [];
+  const scrolls = (el) => { for (let a = el.parentElement; a && a !== document.body; a = a.parentElement) {
+    if (["auto", "scroll", "hidden"].includes(getComputedStyle(a).overflowX)) return true; } return false; };
+  for (const el of document.querySelectorAll("body *")) {
+    const r = el.getBoundingClientRect();
+    if (r.width > 0 && (r.right > W + 1 || r.left < -1) && !scrolls(el))
+      out.push(`${el.tagName.toLowerCase()}${el.id ? "#" + el.id : ""} ${Math.round(r.width)} px: ` +
+               (el.innerText || "").slice(0, 50).replace(/\\s+/g, " "));
+  }
+  return {width: W, scroll: document.documentElement.scrollWidth, wide: out.slice(0, 10)};
+}"""
+
+
+def wider_than_window(html: Path) -> dict:
+    """Open ``html`` (offline) on each screen; per screen, the window's width, the page's scroll width and the
+    elements wider than the window that no scroll box of their own holds (at most ten)."""
+    sync_playwright = _playwright()
+    found = {}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            for screen, options in SCREENS:
+                page = browser.new_page(**options)
+                page.route(
+                    "**/*", lambda r: r.continue_() if r.request.url.startswith(("file:", "data:")) else r.abort()
+                )
+                page.goto(html.as_uri())
+                found[screen] = page.evaluate(TOO_WIDE)
+                page.close()
+        finally:
+            browser.close()
+    return found
+
+
+def _fits(found: dict) -> list[str]:
+    """What does not fit, per screen, in words (empty when the page fits every screen)."""
+    wanted = {screen: o["viewport"]["width"] for screen, o in SCREENS}
+    return [
+        f"{screen} ({wanted[screen]} px): the page is {f['scroll']} px wide in a {f['width']} px window; {f['wide']}"
+        for screen, f in found.items()
+        if f["width"] != wanted[screen] or f["scroll"] > f["width"] or f["wide"]
+    ]
+
+
+def _wide_results() -> dict:
+    """Results whose tables are as wide as a paper run's: 20 curves over 19 eps, every sanity check of every model."""
+    eps = [round(0.05 * i, 2) for i in range(19)]
+    curves = [
+        {"model": m, "attack": a, "threat": t, "eps": eps, "acc": [0.5] * len(eps), "n_images": 10000}
+        for m in MODELS
+        for a in ATTACKS
+        for t in THREATS
+    ]
+    checks = list(MODEL_CHECKS) + [f"curves_{c}" for c in MODEL_CHECKS]
+    evaluated = {
+        "eps": 0.3,
+        "n_images": 10000,
+        "attacks": {"fgsm": 0.5, "pgd40x10_ce": 0.4, "pgd40x10_cw": 0.4, "apgd_ce": 0.3, "apgd_t": 0.3},
+        "robust_acc": 0.3,
+    }
+    models = {
+        m: {
+            "clean_acc": 0.98,
+            "robust_eval": evaluated,
+            "sanity": {c: {"passed": True, "detail": "y" * 99} for c in checks},
+        }
+        for m in MODELS + ["fast_adv", "fast_pgd_adv"]
+    }
+    sanity = {c: {m: {"passed": True, "detail": "x" * 200} for m in models} for c in DESCRIPTIONS}
+    return {"profile": "smoke", "curves": curves, "models": models, "sanity": sanity, "config": {"epochs": 1}}
+
+
+def test_a_wide_page_fits_a_laptop_and_a_phone_and_the_check_can_fail(tmp_path):
+    """The report's layout on its widest tables: nothing wider than the window at 1300 x 900 or 390 x 844;
+    the control, a 3,000 px wide block without a scroll box, is caught on both screens."""
+    html = report_page.render_html(_wide_results())
+    good, bad = tmp_path / "wide.html", tmp_path / "too_wide.html"
+    good.write_text(html)
+    bad.write_text(html.replace("<h2 id='scorecard'>", "<div style='width: 3000px'>too wide</div><h2 id='scorecard'>"))
+    assert _fits(wider_than_window(good)) == []
+    caught = wider_than_window(bad)
+    assert all(any("3000 px: too wide" in w for w in f["wide"]) for f in caught.values()), caught
+
+
+@pytest.mark.slow
+def test_report_fits_a_laptop_and_a_phone(smoke_run):
+    """report/smoke/index.html: no element wider than the window at 1300 x 900 and at 390 x 844 (a phone);
+    a wide table scrolls inside its own box."""
+    proc, _ = smoke_run
+    assert proc.returncode == 0
+    assert _fits(wider_than_window(REPORT / "index.html")) == []
+
+
+def test_sanity_checks_show_names_a_person_reads():
+    """The page names every sanity check in words (its id only as a tooltip); an unknown id still reads as words."""
+    text = re.sub(r"<[^>]*>", " ", report_page.render_html(_wide_results()))  # the visible text, no attributes
+    ids = set(MODEL_CHECKS) | set(DESCRIPTIONS)
+    assert not [c for c in ids if c in text], "snake_case ids shown on the page"
+    assert all("_" not in check_name(c) and check_name(c) in text for c in ids)
+    assert check_name("curves_label_leaking") == "Curves: no label leaking"
+    assert check_name("curves_pgd_not_weaker_than_fgsm") == "Curves: PGD at least as strong as FGSM"
+    assert check_name("a_new_check") == "A new check"

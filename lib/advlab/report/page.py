@@ -14,6 +14,7 @@ from advlab.course.scorecard import CLAIMED_CLEAN
 from advlab.evaluation import sanity
 from advlab.evaluation.results import acc_at, find_curve, pct
 from advlab.evaluation.stats import wilson_acc
+from advlab.report.names import check_name
 from advlab.report.templating import TEMPLATES, render
 
 STATIC = TEMPLATES.parent / "static"
@@ -199,7 +200,8 @@ def _by_threat(by: dict) -> list | None:
 def _sanity_rows(checks: dict) -> list[dict]:
     return [
         {
-            "name": name,
+            "id": name,
+            "name": check_name(name),
             "description": sanity.DESCRIPTIONS.get(name, ""),
             "rows": [{"model": label(m), "passed": r["passed"], "detail": r["detail"]} for m, r in per_model.items()],
         }
@@ -232,12 +234,12 @@ def robust_section(results: dict) -> dict | None:
             f"robust {pct(c['robust_acc'])}"
             for c in results.get("capacity") or []
         ],
-        "checks": checks,
+        "checks": [{"id": c, "name": check_name(c)} for c in checks],
         "sanity": [
             {
                 "label": label(m),
                 "cells": [models[m].get("sanity", {}).get(c) for c in checks],
-                "checks": list(models[m].get("sanity", {}).items()),
+                "checks": [(check_name(c), r) for c, r in models[m].get("sanity", {}).items()],
             }
             for m in evaluated
         ],
