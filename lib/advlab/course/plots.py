@@ -17,6 +17,7 @@ from advlab.core.attacks import fgsm_signs
 from advlab.core.inference import predict
 from advlab.core.io import atomic_path
 from advlab.course.registry import FIGURES, LABELS
+from advlab.course.summaries import mean_accuracy
 
 COLORS = dict(zip(LABELS, sns.color_palette("colorblind", len(LABELS))))
 THREAT_TITLES = {
@@ -342,3 +343,33 @@ def sanity_table(evaluated: dict):
         for name, e in evaluated.items()
     }
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def train_attack_heatmap(curves: list[dict], models: list[str], attacks=("fgsm", "pgd"), title: str = ""):
+    """Trained on (rows) against attacked with (columns): each model's mean accuracy over eps 0.1-0.3
+    (``summaries.mean_accuracy``), one panel per threat model; a missing curve is a blank cell."""
+    fig, axes = plt.subplots(1, len(THREAT_TITLES), figsize=(10, 1.6 + 0.55 * len(models)), sharey=True)
+    for k, (ax, threat) in enumerate(zip(axes, THREAT_TITLES)):
+        grid = [[mean_accuracy(curves, m, a, threat) for a in attacks] for m in models]
+        values = np.array([[np.nan if v is None else 100 * v for v in row] for row in grid])
+        sns.heatmap(
+            values,
+            ax=ax,
+            vmin=0,
+            vmax=100,
+            cmap="viridis",
+            annot=True,
+            fmt=".0f",
+            cbar=k == len(axes) - 1,
+            cbar_kws={"label": "mean accuracy, eps 0.1-0.3 (%)"},
+            linewidths=1,
+            linecolor="white",
+        )
+        ax.set_xticklabels([a.upper() for a in attacks])
+        ax.set_yticklabels([LABELS.get(m, m) for m in models], rotation=0)
+        ax.set_title(THREAT_TITLES[threat], fontsize=10)
+        ax.set_xlabel("attack at test time")
+    axes[0].set_ylabel("model (attack it was trained on)")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

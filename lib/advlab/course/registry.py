@@ -48,6 +48,8 @@ FIGURES = {
     "04_grid_baseline": "FGSM examples and predictions, baseline (seed: adv-7a)",
     "04_grid_fgsm_retrained": "FGSM examples and predictions, FGSM-retrained model (seed: adv-4 grid)",
     "04_grid_pgd_retrained": "FGSM examples and predictions, PGD-retrained model (seed: adv-7b)",
+    "04_train_attack_heatmap": "Trained on one attack, tested with another: mean accuracy over eps 0.1-0.3, "
+    "white-box and transfer (beyond the seed)",
     "05_pgd_static_vs_on_the_fly": "PGD: static adversarial training against training on the fly (beyond the seed)",
     "05_cost_vs_robustness": "Training time against white-box robustness, worst case over attacks",
     "05_frontier": "On-the-fly training methods: training cost against robust accuracy under APGD-CE + APGD-T",
