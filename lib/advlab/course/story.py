@@ -9,8 +9,10 @@ in markdown, attributed on the same line.
 - :func:`pct`, :func:`rate`: a proportion as text, with its 95% Wilson interval;
 - :func:`show`: display Markdown (printed outside IPython);
 - :func:`check`: a sentence for a claim, and what this run says about it;
+- :func:`verdicts`: the seed's claims of a chapter judged on its numbers, one line each with :func:`show`;
 - :func:`differences`: the table that ends each notebook: the seed's words, our number under each
-  threat model, and the verdict (the report's scorecard rules, ``advlab.course.scorecard.CLAIMS``).
+  threat model, and the verdict. Both are the report's scorecard rows (``advlab.course.scorecard``),
+  judged by the course's one rule (``advlab.evaluation.verdict``).
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from advlab.course.scorecard import CLAIMS, Claim, Rule, scorecard
+from advlab.course.scorecard import scorecard
 from advlab.evaluation.results import pct
 from advlab.evaluation.stats import wilson_acc
+from advlab.evaluation.verdict import RULE
 
 THREAT_NAMES = {"whitebox": "white-box", "transfer": "transfer"}
 
@@ -36,8 +39,11 @@ def rate(acc: float, n: int, digits: int = 1) -> str:
     return f"{pct(acc, digits)} (95% CI {100 * lo:.{digits}f}-{pct(hi, digits)}, {n:,} images)"
 
 
-def show(text: str) -> None:
-    """Display ``text`` as Markdown in a notebook (wherever the call sits in the cell); print it elsewhere."""
+def show(text) -> None:
+    """Display ``text`` as Markdown in a notebook (wherever the call sits in the cell); print it elsewhere.
+    A list of verdicts (:func:`verdicts`) is shown one line per claim, then the rule."""
+    if not isinstance(text, str):
+        text = lines(text) + f"\n\n*The rule.* {RULE}"
     try:
         from IPython import get_ipython
         from IPython.display import Markdown, display
@@ -78,149 +84,55 @@ def compute_time(notebook: str, root: str | Path = ".") -> str:
     )
 
 
-# --- where we differ from the seed --------------------------------------------------------------------
+# --- verdicts on the seed's claims ------------------------------------------------------------------------
 
 
-def _extra_claims():
-    return [
-        # Notebook 04: the seed's generalisation section.
-        Claim(
-            "pgd_ranking_pgd",
-            "PGD: PGD-trained best, baseline worst",
-            "PGD-trained > FGSM-trained > baseline",
-            None,
-            "ranking",
-            {
-                "attack": "pgd",
-                "best": "pgd_retrained",
-                "middle": "fgsm_retrained",
-                "worst": "baseline",
-                "eps_range": (0.1, 0.3),
-            },
-            ("whitebox", "transfer"),
-            Rule("both"),
-        ),
-        Claim(
-            "meet_pgd_baseline_fgsm",
-            "FGSM: PGD-trained above the baseline up to eps",
-            "0.33",
-            0.33,
-            "meeting",
-            {"attack": "fgsm", "above": "pgd_retrained", "below": "baseline"},
-            ("whitebox", "transfer"),
-            Rule("eps", 0.05, 0.10),
-        ),
-        Claim(
-            "cross_pgd_fgsm_fgsm",
-            "FGSM: PGD-trained overtakes FGSM-trained at eps",
-            "0.15",
-            0.15,
-            "meeting",
-            {"attack": "fgsm", "above": "fgsm_retrained", "below": "pgd_retrained"},
-            ("whitebox", "transfer"),
-            Rule("eps", 0.05, 0.10),
-        ),
-        Claim(
-            "fgsm_pair_fgsm_vs_pgd",
-            "FGSM, mean accuracy over eps 0.1-0.3: FGSM-retrained above PGD-retrained",
-            "FGSM-retrained better",
-            None,
-            "pair",
-            {"attack": "fgsm", "better": "fgsm_retrained", "worse": "pgd_retrained", "eps_range": (0.1, 0.3)},
-            ("whitebox", "transfer"),
-            Rule("both"),
-        ),
-        Claim(
-            "pgd_pair_fgsm_vs_pgd",
-            "PGD, mean accuracy over eps 0.1-0.3: FGSM-retrained above PGD-retrained",
-            "FGSM-retrained better",
-            None,
-            "pair",
-            {"attack": "pgd", "better": "fgsm_retrained", "worse": "pgd_retrained", "eps_range": (0.1, 0.3)},
-            ("whitebox", "transfer"),
-            Rule("both"),
-        ),
-    ]
+def verdicts(results: dict, chapter: str | None = None, ids=None) -> list[dict]:
+    """The seed's claims of ``chapter`` (or those with an id in ``ids``) judged on ``results`` by the
+    course's one rule (``advlab.evaluation.verdict``): the report's scorecard rows, computed by the
+    same function. Pass them to :func:`show` for one line per claim."""
+    return scorecard(results, chapter=chapter, ids=ids)
 
 
-def claims() -> dict:
-    """Every claim a notebook can compare against, by id: the report's scorecard and a few more."""
-    return {c.id: c for c in CLAIMS + _extra_claims()}
+def _cell(o: dict | None, threat: str, only: tuple) -> str:
+    if o is None:
+        if only == ("whitebox",):
+            return "the same (for the baseline, transfer is white-box)"
+        return "not claimed for this threat model"
+    why = f" (does not hold: {'; '.join(o['failing'])})" if o.get("failing") and o["verdict"] != "agree" else ""
+    return f"{o['text']}: **{o['verdict']}**{why}"
 
 
-def measure(results: dict, claim_id: str) -> dict:
-    """``{threat: {"text", "verdict"}}`` of one claim on a notebook's ``results`` (the dict it records:
-    ``models``, ``curves``, ``losses``, ``grids``, ``collapse``); threat ``all`` when it has none."""
-    return scorecard(results, [claims()[claim_id]])[0]["ours"]
+def _cells(row: dict) -> dict:
+    ours = row["ours"]
+    if "all" in ours:
+        return {"whitebox": _cell(ours["all"], "all", ()), "transfer": "the same (no attack involved)"}
+    return {t: _cell(ours.get(t), t, tuple(ours)) for t in THREAT_NAMES}
 
 
-def differences(results: dict, rows, same_threats: bool = False) -> str:
-    """The Markdown table "Where we differ from the seed": for each ``(quote, claim ids)``, the seed's
-    exact words, what we measure, our number under each threat model and the verdict of the report's
-    rule (agree / partly / disagree, or not measured). ``same_threats``: the rows are about the baseline,
-    for which transfer examples (crafted on the baseline) are the white-box ones."""
-    lines = ["| the seed says | we measure | ours, white-box | ours, transfer |", "|---|---|---|---|"]
-    for quote, ids in rows:
-        ids = [ids] if isinstance(ids, str) else list(ids)
-        for i, cid in enumerate(ids):
-            c = claims()[cid]
-            ours = measure(results, cid)
-            cells = {}
-            for threat in THREAT_NAMES:
-                o = ours.get(threat, ours.get("all"))
-                if o is None:
-                    cells[threat] = (
-                        "the same (for the baseline, transfer is white-box)"
-                        if same_threats
-                        else "not measured under this threat model"
-                    )
-                elif "all" in ours:
-                    cells[threat] = (
-                        "the same (no attack involved)" if threat == "transfer" else f"{o['text']}: **{o['verdict']}**"
-                    )
-                else:
-                    cells[threat] = f"{o['text']}: **{o['verdict']}**"
-            row = [
-                f"\u201c{quote}\u201d" if i == 0 else "",
-                f"{c.claim} (seed: {c.seed_text})",
-                cells["whitebox"],
-                cells["transfer"],
-            ]
-            lines.append("| " + " | ".join(x.replace("|", "\\|") for x in row) + " |")
-    return "\n".join(lines)
+def lines(rows: list[dict]) -> str:
+    """One Markdown line per claim: the seed's words, what we measure, our numbers and the verdict under
+    each threat model."""
+    out = []
+    for row in rows:
+        cells = _cells(row)
+        ours = "; ".join(f"{THREAT_NAMES[t]}: {cells[t]}" for t in THREAT_NAMES if "the same" not in cells[t])
+        out.append(f"- \u201c{row['quote']}\u201d {row['claim']}. {ours or cells['whitebox']}.")
+    return "\n".join(out)
 
 
-def ordering(better: tuple[float, int], worse: tuple[float, int]) -> str:
-    """Verdict on "model A is more robust than model B" from two accuracies ``(acc, n_images)``:
-    ``agree`` when A's 95% Wilson interval lies wholly above B's, ``disagree`` when wholly below,
-    otherwise ``within sampling error``."""
-    (a_lo, a_hi), (b_lo, b_hi) = interval(*better), interval(*worse)
-    if a_lo > b_hi:
-        return "agree"
-    if a_hi < b_lo:
-        return "disagree"
-    return "within sampling error"
-
-
-def comparisons(rows, numbers: dict, labels: dict | None = None) -> str:
-    """The Markdown table "Where we differ from the seed" for claims that one model is more robust than
-    another, in the same columns as :func:`differences`. ``rows``: ``(quote, [(better, worse), ...])``;
-    ``numbers``: ``{threat: {model: (acc, n_images)}}`` for threats ``whitebox`` and ``transfer`` (a
-    model missing under a threat is "not measured")."""
-    labels = labels or {}
-    lines = ["| the seed says | we measure | ours, white-box | ours, transfer |", "|---|---|---|---|"]
-    for quote, pairs in rows:
-        for i, (better, worse) in enumerate(pairs):
-            a, b = labels.get(better, better), labels.get(worse, worse)
-            cells = []
-            for threat in THREAT_NAMES:
-                got = numbers.get(threat, {})
-                if better not in got or worse not in got:
-                    cells.append("not measured under this threat model")
-                    continue
-                cells.append(
-                    f"{a} {rate(*got[better])} vs {b} {rate(*got[worse])}: **{ordering(got[better], got[worse])}**"
-                )
-            row = [f"\u201c{quote}\u201d" if i == 0 else "", f"{a} more robust than {b}"] + cells
-            lines.append("| " + " | ".join(x.replace("|", "\\|") for x in row) + " |")
-    return "\n".join(lines)
+def differences(results: dict, chapter, same_threats: bool = False) -> str:
+    """The Markdown table "Where we differ from the seed" of a chapter (``"02"``), or of the claims whose
+    ids are in ``chapter`` when it is a list (``(quote, id)`` pairs are read for their ids): the seed's
+    words, what we measure, our number under each threat model and the verdict, then the rule."""
+    if isinstance(chapter, str):
+        rows = verdicts(results, chapter)
+    else:
+        ids = [i for item in chapter for i in ([item[1]] if isinstance(item[1], str) else item[1])]
+        rows = verdicts(results, ids=ids)
+    table = ["| the seed says | we measure | ours, white-box | ours, transfer |", "|---|---|---|---|"]
+    for row in rows:
+        cells = _cells(row)
+        items = [f"\u201c{row['quote']}\u201d", row["claim"], cells["whitebox"], cells["transfer"]]
+        table.append("| " + " | ".join(x.replace("|", "\\|") for x in items) + " |")
+    return "\n".join(table) + f"\n\n*The rule.* {RULE}"

@@ -1,6 +1,6 @@
 """The course report: merge the numbers each notebook recorded (``report/<profile>/parts/*.json``) into
 ``report/<profile>/results.json`` and one self-contained page, ``report/<profile>/index.html``: the
-figures (embedded), the clean accuracies, a reproduction scorecard against the seed's claims, the
+figures (embedded), the clean accuracies, a reproduction scorecard of the seed's claims, the
 sanity checks of ``advlab.evaluation.sanity``, explorers with epsilon sliders, and the run's metadata, with links
 to the executed notebooks exported as HTML.
 
@@ -26,11 +26,12 @@ from advlab.core.io import atomic_path, write_json
 from advlab.course import challenge, frames
 from advlab.course.registry import FIGURES, NOTEBOOKS
 from advlab.course.registry import LABELS as MODEL_LABELS
-from advlab.course.scorecard import claims_by_threat, scorecard
+from advlab.course.scorecard import claims_by_threat, scorecard, tally
 from advlab.evaluation import sanity
 from advlab.evaluation.stats import wilson_acc
 from advlab.report import explorer
 from advlab.report.page import THREAT_LABELS, render_html
+from advlab.report.verdicts import headline
 
 VERSION_PACKAGES = ("torch", "torchvision", "advlab", "papermill", "numpy")
 CURVE_KEYS = ("model", "attack", "threat", "eps", "acc", "n_images")
@@ -73,6 +74,7 @@ def merge_parts(parts: list[dict]) -> dict:
         "grids": {},
         "collapse": None,
         "noise": None,
+        "label_leaking": None,
         "pgd_strength": {},
         "figures": [],
         "notebooks": [],
@@ -169,7 +171,7 @@ def _merge_values(merged: dict, part: dict) -> None:
         merged[key].update(part.get(key) or {})
     for name, values in (part.get("losses") or {}).items():
         merged["losses"][name] = [float(v) for v in values]
-    for key in ("collapse", "noise", "capacity"):
+    for key in ("collapse", "noise", "capacity", "label_leaking"):
         if part.get(key):
             merged[key] = part[key]
 
@@ -258,6 +260,7 @@ def collect(profile: str, root: str | Path = ".") -> dict:
         "grids": merged["grids"],
         "collapse": merged["collapse"],
         "noise": merged["noise"],
+        "label_leaking": merged["label_leaking"],
         "pgd_strength": merged["pgd_strength"],
         "on_the_fly": merged["on_the_fly"],
         "train_seconds": merged["train_seconds"],
@@ -275,6 +278,8 @@ def collect(profile: str, root: str | Path = ".") -> dict:
     }
     add_intervals(results)
     results["scorecard"] = scorecard(results)
+    results["tally"] = tally(results["scorecard"])
+    results["headline"] = headline(results)
     results["sanity"] = sanity.run_checks(results)
     # Each model's own sanity record: the checks that attacked it (notebooks), then those of its curves.
     for check, per_model in results["sanity"].items():

@@ -14,8 +14,10 @@ from advlab.course.scorecard import CLAIMED_CLEAN
 from advlab.evaluation import sanity
 from advlab.evaluation.results import acc_at, find_curve, pct
 from advlab.evaluation.stats import wilson_acc
+from advlab.evaluation.verdict import RULE
 from advlab.report.names import check_name
 from advlab.report.templating import TEMPLATES, render
+from advlab.report.verdicts import headline, scorecard_rows, tally_sentence
 
 STATIC = TEMPLATES.parent / "static"
 PROFILE_MEANING = {
@@ -71,7 +73,9 @@ def render_html(results: dict, pages: dict | None = None, root: str | Path = "."
         summary=summary_sentences(results),
         contents=[c for c in CONTENTS if explore or c[0] != "explore"],
         explore=Markup(explore),
-        scorecard=results.get("scorecard", []),
+        scorecard=scorecard_rows(results.get("scorecard", [])),
+        rule=RULE,
+        tally=tally_sentence(results.get("scorecard", [])),
         by_threat=_by_threat(results.get("claims_by_threat") or {}),
         sanity=_sanity_rows(results.get("sanity", {})),
         robust=robust_section(results),
@@ -143,9 +147,9 @@ def run_settings(cfg: dict) -> dict | None:
 
 
 def summary_sentences(results: dict) -> list[str]:
-    """A few sentences about the run, generated from its numbers."""
+    """A few sentences about the run, generated from its numbers: the course's headline first."""
     find, at = find_curve, acc_at
-    out = []
+    out = [headline(results)] if headline(results) else []
     models = results.get("models", {})
     if "baseline" in models:
         out.append(f"The baseline CNN reaches {pct(models['baseline']['clean_acc'])} clean test accuracy (seed: 99%).")
@@ -176,14 +180,7 @@ def summary_sentences(results: dict) -> list[str]:
 
 
 def _tally_sentences(results: dict) -> list[str]:
-    out = []
-    verdicts = [o["verdict"] for row in results.get("scorecard", []) for o in row["ours"].values()]
-    if verdicts:
-        counts = {v: verdicts.count(v) for v in ("agree", "partly", "disagree", "not measured")}
-        out.append(
-            f"Scorecard: {counts['agree']} agree, {counts['partly']} partly, {counts['disagree']} disagree, "
-            f"{counts['not measured']} not measured (of {len(verdicts)} comparisons)."
-        )
+    out = [tally_sentence(results.get("scorecard", []))] if results.get("scorecard") else []
     passed, failed, names = sanity.summary(results.get("sanity", {}))
     if passed or failed:
         out.append(
