@@ -407,3 +407,72 @@ def test_guard_judged_by_apgd_where_pgd_overstates(robust_model, robust_eps, tes
     # its size varies with the fixture's training, so the test asks only that APGD-CE finds something
     k_pgd, k_both = count(pgd_only, 200), count(both, 200)
     assert k_both < k_pgd, f"APGD found nothing PGD missed: {k_both} vs {k_pgd} of 200 images"
+
+
+def test_convergence_check_judges_the_apgd_curve_where_recorded():
+    """A model whose PGD curve stalls but whose APGD-CE curve is recorded is judged on the APGD-CE curve."""
+    mask = [True] * 60 + [False] * 40
+    curve = {"threat": "whitebox", "eps": [0.0, 0.3], "n_images": 100}
+    results = {
+        "curves": [
+            {**curve, "model": "m", "attack": "pgd", "acc": [0.99, 0.80]},
+            {**curve, "model": "m", "attack": "apgd", "acc": [0.99, 0.61]},
+            {**curve, "model": "pgd_only", "attack": "pgd", "acc": [0.99, 0.80]},
+        ],
+        "models": {
+            m: {"robust_eval": {"eps": 0.3, "per_attack": {"apgd_t": {"per_image_robust": mask}}}}
+            for m in ("m", "pgd_only")
+        },
+    }
+    out = sanity.evaluation_converged(results)
+    assert out["m"]["passed"] and out["m"]["detail"].startswith("eps 0.3: APGD curve 61.0%"), out["m"]
+    assert not out["pgd_only"]["passed"] and "PGD curve 80.0%" in out["pgd_only"]["detail"]
+
+
+def test_model_check_judges_the_curves_attack_when_given(robust_model, robust_eps, test_batch):
+    """check_model's evaluation_converged judges ``curve_robust`` (the curves' attack) instead of PGD-k."""
+    x, y = test_batch[0][:100], test_batch[1][:100]
+    apgd_mask = robust.apgd_robust(robust_model, x, y, robust_eps, 20, 3, seed=0)
+    same = sanity.check_model(robust_model, x, y, robust_eps, steps=1, apgd_robust=apgd_mask, curve_robust=apgd_mask)
+    assert same["evaluation_converged"]["passed"] and "APGD-CE" in same["evaluation_converged"]["detail"]
+    clean = predict(robust_model, x) == y  # a "curve" that attacks nothing: far above APGD
+    loose = sanity.check_model(robust_model, x, y, robust_eps, steps=1, apgd_robust=apgd_mask, curve_robust=clean)
+    assert not loose["evaluation_converged"]["passed"], loose["evaluation_converged"]
+
+
+def test_apgd_curve_reuses_the_robust_evaluation(tmp_path, monkeypatch):
+    """The white-box APGD-CE curve of a shipped smoke model: clean accuracy at eps 0, falling with eps, at
+    otf_eps the robust evaluation's APGD-CE on the same images; the curves' check judges it."""
+    from advlab.course import artifacts, robustness
+    from advlab.course.curves import curve
+    from advlab.course.profiles import config
+
+    monkeypatch.setattr(artifacts, "ROOT", tmp_path)
+    cfg = config("smoke", device="cpu", pretrained=True)
+    c = curve(cfg, "fast_pgd_adv", "apgd", "whitebox", [0.0, 0.15, cfg.otf_eps])
+    r = robustness.robust_eval(cfg, "fast_pgd_adv")
+    n = cfg.n_pgd_test
+    assert c["attack"] == "apgd" and c["n_images"] == n and c["acc"][0] >= c["acc"][1] >= c["acc"][2]
+    assert c["acc"][2] == sum(r["per_attack"]["apgd_ce"]["per_image_robust"][:n]) / n
+    pgd_curve = curve(cfg, "fast_pgd_adv", "pgd", "whitebox", [0.0, 0.15, cfg.otf_eps])
+    assert count(c["acc"][1], n) <= count(pgd_curve["acc"][1], n) + 3  # APGD no weaker than PGD-3 beyond noise
+    results = {"curves": [c], "models": {"fast_pgd_adv": {"robust_eval": r}}}
+    detail = sanity.evaluation_converged(results)["fast_pgd_adv"]["detail"]
+    assert detail.startswith(f"eps {cfg.otf_eps:g}: APGD curve {100 * c['acc'][2]:.1f}%"), detail
+    assert robustness.apgd_curve_models(["fast_adv", "fast_pgd_adv", "madry_adv"]) == ["fast_pgd_adv", "madry_adv"]
+
+
+def test_loss_along_directions_tells_a_masked_gradient(trained_model, test_batch):
+    """Along the gradient's sign the loss of an honest model rises above random directions on nearly every
+    image; rounding the input (zero gradient) leaves the gradient direction no better than random."""
+    from advlab.evaluation import landscape
+
+    x, y = test_batch[0][:100], test_batch[1][:100]
+    honest = landscape.loss_along_directions(trained_model, x, y, 0.2, points=5, n_random=2)
+    assert honest["t"] == [0.0, 0.05, 0.1, 0.15, 0.2] and honest["n_images"] == 100
+    assert honest["gradient"][-1] > honest["random"][-1] and landscape.gradient_informative(honest)
+    assert honest["wrong_at_eps"]["gradient"] > honest["wrong_at_eps"]["random"]
+    masked = landscape.loss_along_directions(Quantized(trained_model).eval(), x, y, 0.2, points=5, n_random=2)
+    assert not landscape.gradient_informative(masked), masked
+    with pytest.raises(ValueError, match="points"):
+        landscape.loss_along_directions(trained_model, x, y, 0.2, points=1)

@@ -1,24 +1,31 @@
 """Accuracy against eps, per model, attack (FGSM, PGD) and threat model (white-box, or transfer from the
-baseline), on the first test images of the seeded shuffle; cached under the models' keys."""
+baseline), on the first test images of the seeded shuffle; cached under the models' keys. White-box APGD-CE
+curves (:func:`apgd_curve`) serve the models on which fixed-step PGD does not converge."""
 
 from __future__ import annotations
 
 import torch
 
-from advlab.core.attacks import fgsm_signs, fgsm_sweep_predictions, pgd
+from advlab.core.attacks import apgd, fgsm_signs, fgsm_sweep_predictions, pgd
 from advlab.core.errors import AdvlabError
-from advlab.core.inference import predict
+from advlab.core.inference import correct_under, predict
 from advlab.course.pipeline import cached_json, get_model, pgd_settings, test_data
 from advlab.course.profiles import Config
 from advlab.course.registry import ATTACKS, THREATS, model_key
+from advlab.course.robustness import robust_eval
 
 
 def curve(cfg: Config, model: str, attack: str, threat: str, epsilons=None) -> dict:
     """Accuracy of ``model`` under ``attack`` at each eps, with examples crafted on the model itself
     (``whitebox``) or on the baseline (``transfer``). Every test image counts."""
-    if attack not in ATTACKS or threat not in THREATS:
-        raise AdvlabError(f"attack must be one of {ATTACKS} and threat one of {THREATS}, got {attack!r}, {threat!r}")
+    if (attack not in ATTACKS and attack != "apgd") or threat not in THREATS:
+        raise AdvlabError(
+            f"attack must be one of {ATTACKS} (or 'apgd', white-box only) and threat one of {THREATS}, "
+            f"got {attack!r}, {threat!r}"
+        )
     epsilons = list(cfg.sweep_epsilons if epsilons is None else epsilons)
+    if attack == "apgd" and threat == "whitebox":
+        return apgd_curve(cfg, model, epsilons)
     n = cfg.n_test if attack == "fgsm" else cfg.n_pgd_test
     source = model if threat == "whitebox" else "baseline"
     params = {
@@ -93,6 +100,43 @@ def adversarial_examples(cfg: Config, source: str, attack: str, epsilons, n: int
                     early_stop=early_stop,
                 )
             yield eps, _PGD_MEMO[memo]
+
+
+def apgd_curve(cfg: Config, model: str, epsilons=None) -> dict:
+    """White-box accuracy of ``model`` under APGD-CE (``apgd_steps`` steps, ``apgd_restarts`` restarts) at each
+    eps, on the PGD curves' ``n_pgd_test`` images. At ``otf_eps`` it reads the robust evaluation's APGD-CE
+    (same images, same settings) when ``n_pgd_test <= robust_n``. Cached."""
+    epsilons = list(cfg.sweep_epsilons if epsilons is None else epsilons)
+    n = cfg.n_pgd_test
+    reuse = n <= cfg.robust_n and any(abs(e - cfg.otf_eps) < 1e-9 for e in epsilons)
+    params = {
+        "model": model_key(cfg, model),
+        "attack": "apgd",
+        "eps": epsilons,
+        "n": n,
+        "seed": cfg.seed,
+        "steps": cfg.apgd_steps,
+        "restarts": cfg.apgd_restarts,
+        "reuses_robust_eval": reuse,
+    }
+
+    def build():
+        net = get_model(cfg.replace(force=False), model)
+        x, y = test_data(cfg, n)
+        accs = []
+        for eps in epsilons:
+            if reuse and abs(eps - cfg.otf_eps) < 1e-9:  # the robust evaluation's first n images
+                mask = robust_eval(cfg, model)["per_attack"]["apgd_ce"]["per_image_robust"][:n]
+                accs.append(sum(bool(v) for v in mask) / n)
+            else:
+                seed = cfg.seed + 200 + round(1000 * eps)
+                x_adv = apgd(net, x, y, eps, cfg.apgd_steps, "ce", restarts=cfg.apgd_restarts, seed=seed) if eps else x
+                accs.append(int(correct_under(net, y, x_adv).sum()) / n)
+        settings = f"APGD-CE, {cfg.apgd_steps} steps" + (f" x {cfg.apgd_restarts}" if cfg.apgd_restarts > 1 else "")
+        curve = {"model": model, "attack": "apgd", "threat": "whitebox", "eps": epsilons, "acc": accs}
+        return {**curve, "n_images": n, "settings": settings}
+
+    return cached_json(cfg, "curves", "curve", params, build)
 
 
 _PGD_MEMO: dict = {}  # PGD test examples computed in this process, by (model, n, seed, settings)

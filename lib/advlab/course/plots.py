@@ -278,27 +278,42 @@ def frontier(rows: list[dict], title: str, seconds_per_pass: float | None = None
             label=group,
             color=sns.color_palette("colorblind")[i],
         )
-        for r, xi, yi in zip(mine, x, y):
-            ax.annotate(
-                f"{r['label']}\n(clean {100 * r['clean_acc']:.1f}%)",
-                (xi, yi),
-                xytext=(5, 4),
-                textcoords="offset points",
-                fontsize=7,
-            )
+    _label_column(ax, rows)
     ax.set(
         xlabel="training cost: forward-backward passes over the training set (epochs x (attack steps + 1))",
         ylabel="robust accuracy (%)",
         title=title,
         ylim=(0, 100),
     )
-    ax.set_xlim(0, 1.25 * max(r["passes"] for r in rows))
+    ax.set_xlim(0, 1.05 * max(r["passes"] for r in rows))
     if seconds_per_pass:
         top = ax.secondary_xaxis("top", functions=(lambda p: p * seconds_per_pass, lambda s: s / seconds_per_pass))
         top.set_xlabel("estimated training time on this run's device (s)")
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def _label_column(ax, rows: list[dict], gap: float = 5.5) -> None:
+    """Each point's label in a column right of the axes, in the points' vertical order, at least ``gap`` points
+    of accuracy apart (so no two labels overlap), with a thin line to its point."""
+    order = sorted(rows, key=lambda r: r["robust_acc"])
+    slots = []
+    for r in order:  # upwards from each point's height, never closer than gap to the label below
+        slots.append(max(100 * r["robust_acc"], slots[-1] + gap if slots else -1e9))
+    top = 100 + gap / 2
+    for i in range(len(slots) - 1, -1, -1):  # then down from the top where the column overflows
+        top = slots[i] = min(slots[i], top - gap if i < len(slots) - 1 else top)
+    for r, y in zip(order, slots):
+        ax.annotate(
+            f"{r['label']} (clean {100 * r['clean_acc']:.1f}%)",
+            (r["passes"], 100 * r["robust_acc"]),
+            xytext=(1.02, y),
+            textcoords=("axes fraction", "data"),
+            va="center",
+            fontsize=7,
+            arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.5},
+        )
 
 
 def capacity(rows: list[dict], title: str):

@@ -10,10 +10,18 @@ from advlab.core.inference import evaluate
 from advlab.course import artifacts
 from advlab.course.pipeline import cached_json, get_model, test_data
 from advlab.course.profiles import Config
-from advlab.course.registry import model_key
+from advlab.course.registry import ON_THE_FLY, model_key
+from advlab.evaluation.landscape import loss_along_directions
 from advlab.evaluation.robust import attack_suite
 from advlab.evaluation.robust import robust_eval as evaluate_robustly
 from advlab.evaluation.sanity import check_model
+
+
+def apgd_curve_models(models) -> list[str]:
+    """The models of ``models`` whose white-box curves are APGD-CE ones (``curves.apgd_curve``): those trained on
+    the fly with a multi-step attack, on which fixed-step PGD stalls. The single-step model keeps its fixed-step
+    PGD curve: chapter 5's example of a curve that over-reports, which ``evaluation_converged`` flags."""
+    return [m for m in models if ON_THE_FLY.get(m) == "pgd"]
 
 
 def robust_settings(cfg: Config) -> dict:
@@ -77,12 +85,15 @@ def model_sanity(cfg: Config, name: str) -> dict:
         "seed": cfg.seed,
         "version": 2,
     }
-    apgd_robust = None
+    apgd_robust = curve_robust = None
     if cfg.sanity_n <= cfg.robust_n and cfg.apgd_steps and cfg.apgd_targets:
         # APGD-CE then APGD-T on the same images: the robust evaluation's first sanity_n images
         r = robust_eval(cfg, name)
         apgd_robust = torch.tensor(r["per_attack"]["apgd_t"]["per_image_robust"][: cfg.sanity_n])
         params["apgd"] = r["settings"]["apgd_t"]
+        if apgd_curve_models([name]):  # its curves are APGD-CE's: the robust evaluation's at otf_eps
+            curve_robust = r["per_attack"]["apgd_ce"]["per_image_robust"][: cfg.sanity_n]
+            params["curve"] = r["settings"]["apgd_ce"]
 
     def build():
         x, y = test_data(cfg, cfg.sanity_n)
@@ -95,6 +106,7 @@ def model_sanity(cfg: Config, name: str) -> dict:
             undefended=name == "baseline",
             seed=cfg.seed,
             apgd_robust=apgd_robust,
+            curve_robust=curve_robust,
         )
 
     return cached_json(cfg, "sanity", "sanity", params, build)
@@ -125,3 +137,23 @@ def baseline_seed_spread(cfg: Config) -> dict:
     x, y = test_data(cfg)
     accs = [evaluate(get_model(cfg.replace(seed=int(s), force=False), "baseline"), x, y) for s in cfg.baseline_seeds]
     return {"seeds": [int(s) for s in cfg.baseline_seeds], "clean_acc": accs, "n_images": len(x)}
+
+
+def loss_landscape(cfg: Config, name: str, points: int = 11, n_random: int = 4) -> dict:
+    """:func:`advlab.evaluation.landscape.loss_along_directions` for model ``name`` on the first ``sanity_n``
+    test images, from 0 to ``otf_eps``: the loss along the gradient's sign and along random signs. Cached."""
+    params = {
+        "model": model_key(cfg, name),
+        "eps": cfg.otf_eps,
+        "n": cfg.sanity_n,
+        "points": points,
+        "random": n_random,
+        "seed": cfg.seed,
+    }
+
+    def build():
+        x, y = test_data(cfg, cfg.sanity_n)
+        net = get_model(cfg.replace(force=False), name)
+        return loss_along_directions(net, x, y, cfg.otf_eps, points, n_random, seed=cfg.seed)
+
+    return cached_json(cfg, "robust", "landscape", params, build)

@@ -46,8 +46,9 @@ MODEL_CHECKS = {
     "pgd_not_weaker_than_fgsm": f"PGD leaves no more images correct than FGSM {NOISE} (same images, same eps).",
     "more_steps_restarts_not_weaker": "PGD with 2k steps, and 3 independent restarts (other seeds), leave no more "
     f"images correct than k steps and 1 restart {NOISE}.",
-    "evaluation_converged": "The fixed-step PGD behind the curves is at most 3 points above APGD-CE then APGD-T "
-    "(AutoAttack's optimiser) on the same images: a stronger optimiser does not find much more.",
+    "evaluation_converged": "The attack behind the white-box curves (fixed-step PGD, or APGD-CE where the curves use "
+    "it) is at most 3 points above APGD-CE then APGD-T (AutoAttack's optimiser) on the same images: a stronger "
+    "optimiser does not find much more.",
     "accuracy_falls_with_eps": f"PGD accuracy does not rise from eps/2 to eps to 1.0 {NOISE}, and an unbounded "
     "attack (eps 1.0, any image reachable) leaves at most 2%; an undefended model is at most 2% already at eps.",
     "noise_hurts_less": "Uniform noise of the same eps leaves accuracy at least 5 points above PGD's.",
@@ -88,8 +89,9 @@ def _model_counts(
     }
 
 
-def _judge_model(k: dict, n: int, eps: float, steps: int, undefended: bool) -> dict:
-    """The verdicts of :func:`check_model` from the counts of :func:`_model_counts` on ``n`` images."""
+def _judge_model(k: dict, n: int, eps: float, steps: int, undefended: bool, curve_name: str | None = None) -> dict:
+    """The verdicts of :func:`check_model` from the counts of :func:`_model_counts` on ``n`` images (``k["curve"]``:
+    images robust under the curves' attack ``curve_name``, when it is not PGD-``steps``)."""
     s = {name: share(v, n) for name, v in k.items()}
     out = {
         "pgd_not_weaker_than_fgsm": {
@@ -105,10 +107,11 @@ def _judge_model(k: dict, n: int, eps: float, steps: int, undefended: bool) -> d
         "passed": not problems,
         "detail": f"eps {eps:g}: " + "; ".join(parts) + (f" ({'; '.join(problems)})" if problems else ""),
     }
-    gap = gap_points(k["pgd"], k["apgd"], n)
+    curve, curve_name = ("curve", curve_name) if "curve" in k else ("pgd", f"PGD-{steps}")
+    gap = gap_points(k[curve], k["apgd"], n)
     out["evaluation_converged"] = {
         "passed": gap <= CONVERGED_POINTS,
-        "detail": f"eps {eps:g}: PGD-{steps} {s['pgd']} vs APGD-CE then APGD-T {s['apgd']} "
+        "detail": f"eps {eps:g}: {curve_name} {s[curve]} vs APGD-CE then APGD-T {s['apgd']} "
         f"({float(gap):+.1f} points; limit +{CONVERGED_POINTS:g})",
     }
     rises = not not_weaker(k["pgd"], k["pgd_half"], n) or not not_weaker(k["pgd_big"], k["pgd"], n)
@@ -154,6 +157,8 @@ def check_model(
     apgd_robust=None,
     apgd_steps: int = 100,
     apgd_targets: int = 9,
+    curve_robust=None,
+    curve_name: str = "APGD-CE",
 ) -> dict:
     """Attack ``model`` on ``(x, y)`` in the ways Carlini et al. (2019, https://arxiv.org/abs/1902.06705)
     recommend and judge the numbers: ``{check_name: {"passed": bool, "detail": str}}`` (names and rules
@@ -162,10 +167,14 @@ def check_model(
     ``apgd_robust``: per image, robust under APGD-CE then APGD-T at ``eps`` (e.g. from
     :func:`advlab.evaluation.robust.robust_eval` on the same images); computed here by
     :func:`advlab.evaluation.robust.apgd_robust` (``apgd_steps``, ``apgd_targets``) when None.
+    ``curve_robust``: per image, robust under the attack behind the model's white-box curves (``curve_name``)
+    when that is not PGD-``steps``: ``evaluation_converged`` judges it instead of PGD.
 
     A model whose gradients are masked (zero, or vanishing through a saturated softmax) fails several
     of them: FGSM and PGD then do little more than the random start, which noise matches, and an
     unbounded attack does not reach zero.
     """
     k = _model_counts(model, x, y, eps, steps, seed, apgd_robust, apgd_steps, apgd_targets)
-    return _judge_model(k, len(x), eps, steps, undefended)
+    if curve_robust is not None:
+        k["curve"] = sum(bool(v) for v in curve_robust)
+    return _judge_model(k, len(x), eps, steps, undefended, curve_name)
