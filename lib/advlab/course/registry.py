@@ -51,6 +51,9 @@ FIGURES = {
     "04_train_attack_heatmap": "Trained on one attack, tested with another: mean accuracy over eps 0.1-0.3, "
     "white-box and transfer (beyond the seed)",
     "05_pgd_static_vs_on_the_fly": "PGD: static adversarial training against training on the fly (beyond the seed)",
+    "05_guard_curves": "Held-out accuracy per epoch of the on-the-fly models (the training guard's record)",
+    "05_apgd_beside_pgd": "White-box curves of the on-the-fly models: fixed-step PGD beside APGD-CE and the worst case",
+    "05_loss_along_directions": "Loss along the gradient's sign against random sign directions, per model",
     "05_cost_vs_robustness": "Training time against white-box robustness, worst case over attacks",
     "05_frontier": "On-the-fly training methods: training cost against robust accuracy under APGD-CE + APGD-T",
     "05_capacity": "Clean and robust accuracy of the on-the-fly model at widths x1, x2, x4 (paper profile)",
