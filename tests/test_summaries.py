@@ -34,6 +34,8 @@ def test_chapter_01_states_the_recorded_accuracy_and_losses():
     assert f"after {CFG.epochs} epochs on {CFG.n_train:,} training images" in text and "profile `smoke`" in text
     other = summaries.chapter_01({"models": {"baseline": {"clean_acc": 0.5}}, "losses": {}}, CFG)
     assert story.rate(0.5, 10000) in other and "no training loss recorded" in other
+    one = summaries.chapter_01({"models": {}, "losses": {"baseline": [0.7]}}, CFG)
+    assert "0.700 in its one epoch" in one and "Baseline: not measured" in one
 
 
 def test_chapter_02_finds_the_largest_fall_the_floor_and_the_grid():

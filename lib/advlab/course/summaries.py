@@ -69,6 +69,8 @@ def _losses(results: dict, model: str) -> str:
     values = results.get("losses", {}).get(model) or []
     if not values:
         return f"{label(model)}: no training loss recorded"
+    if len(values) == 1:
+        return f"{label(model)} {values[0]:.3f} in its one epoch"
     return f"{label(model)} {values[0]:.3f} in epoch 1, {values[-1]:.3f} in epoch {len(values)}"
 
 
