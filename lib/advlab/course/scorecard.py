@@ -7,10 +7,12 @@ rows are the same whenever they read the same numbers."""
 
 from __future__ import annotations
 
+from advlab.course import claims, claims_generalisation
 from advlab.course.claims import CLAIMED_CLEAN as CLAIMED_CLEAN
-from advlab.course.claims import CLAIMS
 from advlab.course.measures import MEASURES
 from advlab.evaluation.verdict import AGREE, NOT_MEASURED, VERDICTS
+
+CLAIMS = claims.CLAIMS + claims_generalisation.CLAIMS  # every claim of the seed, in chapter order
 
 
 def _judge(claim, results, threat) -> dict:

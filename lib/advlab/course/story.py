@@ -21,9 +21,9 @@ import json
 from pathlib import Path
 
 from advlab.course.scorecard import scorecard
-from advlab.evaluation.results import pct
+from advlab.evaluation.results import acc_at, find_curve, pct
 from advlab.evaluation.stats import wilson_acc
-from advlab.evaluation.verdict import RULE
+from advlab.evaluation.verdict import RULE, Count, above, combine
 
 THREAT_NAMES = {"whitebox": "white-box", "transfer": "transfer"}
 
@@ -41,9 +41,10 @@ def rate(acc: float, n: int, digits: int = 1) -> str:
 
 def show(text) -> None:
     """Display ``text`` as Markdown in a notebook (wherever the call sits in the cell); print it elsewhere.
-    A list of verdicts (:func:`verdicts`) is shown one line per claim, then the rule."""
+    A list of verdicts (:func:`verdicts`) is shown one line per claim (the rule is stated under the
+    chapter's table of :func:`differences`)."""
     if not isinstance(text, str):
-        text = lines(text) + f"\n\n*The rule.* {RULE}"
+        text = lines(text)
     try:
         from IPython import get_ipython
         from IPython.display import Markdown, display
@@ -99,7 +100,7 @@ def _cell(o: dict | None, threat: str, only: tuple) -> str:
         if only == ("whitebox",):
             return "the same (for the baseline, transfer is white-box)"
         return "not claimed for this threat model"
-    why = f" (does not hold: {'; '.join(o['failing'])})" if o.get("failing") and o["verdict"] != "agree" else ""
+    why = f" (parts not agreeing: {'; '.join(o['failing'])})" if o.get("failing") and o["verdict"] != "agree" else ""
     return f"{o['text']}: **{o['verdict']}**{why}"
 
 
@@ -136,3 +137,22 @@ def differences(results: dict, chapter, same_threats: bool = False) -> str:
         items = [f"\u201c{row['quote']}\u201d", row["claim"], cells["whitebox"], cells["transfer"]]
         table.append("| " + " | ".join(x.replace("|", "\\|") for x in items) + " |")
     return "\n".join(table) + f"\n\n*The rule.* {RULE}"
+
+
+def noise_control(results: dict, eps=(0.1, 0.2)) -> str:
+    """One line: random sign noise of the same size against FGSM on the baseline (``results["noise"]`` and
+    the white-box FGSM curve), judged by the course's rule as "noise leaves more images correct than FGSM"."""
+    fgsm = find_curve(results, "baseline", "fgsm", "whitebox")
+    noise, n = results.get("noise") or {}, (fgsm or {}).get("n_images")
+    if not fgsm or not noise or not n:
+        return "- Random sign noise against FGSM: not measured."
+    parts, texts = [], []
+    for e in eps:
+        f, z = acc_at(fgsm, e), acc_at(noise, e)
+        if f is not None and z is not None:
+            parts.append((f"eps {e:g}", above(Count.of(z, n), Count.of(f, n))))
+            texts.append(f"eps {e:g}: noise {pct(z)}, FGSM {pct(f)}")
+    got, failing = combine(parts)
+    why = f"; does not hold at {', '.join(failing)}" if failing else ""
+    claim = "Random sign noise of the same size leaves more images correct than FGSM"
+    return f"- {claim} ({'; '.join(texts)}): **{got}**{why}."
