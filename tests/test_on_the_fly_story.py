@@ -115,3 +115,16 @@ def test_chapter5_figures_draw():
     c = {"model": "fast_pgd_adv", "eps": [0.0, 0.3], "acc": [0.98, 0.9], "n_images": 100, "threat": "whitebox"}
     fig = on_the_fly_plots.apgd_beside_pgd([c], [{**c, "acc": [0.98, 0.8]}], {"fast_pgd_adv": (0.3, 0.78, 1000)}, "t")
     assert len(fig.axes[0].get_legend().get_texts()) == 3
+
+
+def test_explorers_leave_apgd_curves_to_the_tables():
+    """The report's explorers craft FGSM and PGD examples only: an APGD-CE curve gets no explorer view."""
+    from pathlib import Path
+
+    from advlab.course import frames
+
+    apgd = {"model": "fast_pgd_adv", "attack": "apgd", "threat": "whitebox", "eps": [0.0, 0.3], "acc": [0.98, 0.8]}
+    root = Path(__file__).resolve().parents[1]
+    assert frames.build({"curves": [apgd]}, root) is None
+    data = frames.build({"curves": [apgd, {**apgd, "attack": "pgd"}]}, root)
+    assert list(data["views"]) == ["fast_pgd_adv|pgd|whitebox"]

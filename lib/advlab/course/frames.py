@@ -156,7 +156,10 @@ def _view(curve: dict, attacker: _Attacker | None) -> dict:
 def build(results: dict, root: str | Path = ".", n: int = N_IMAGES) -> dict | None:
     """The explorers' data for the page (None when no curve was recorded). Reads the models from the
     cache under ``root`` (``ADVLAB_ARTIFACTS`` when set); trains nothing."""
-    curves = [c for c in results.get("curves", []) if c.get("eps") and c.get("acc")]
+    # the explorers craft FGSM and PGD examples; other curves (chapter 5's APGD-CE) stay in the tables
+    curves = [
+        c for c in results.get("curves", []) if c.get("eps") and c.get("acc") and c.get("attack") in pipeline.ATTACKS
+    ]
     if not curves:
         return None
     cfg = run_config(results)
