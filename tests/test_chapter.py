@@ -2,6 +2,7 @@
 parameters and overrides) and collects the chapter's figures and numbers for the report."""
 
 import json
+import re
 from pathlib import Path
 
 import matplotlib
@@ -32,8 +33,19 @@ def test_config_from_profile_parameters_and_overrides(repo, capsys):
     assert ch.cfg == config("smoke", device="cpu", n_test=50, grid_digit=3)  # overrides win
     assert ch.root == repo and Path.cwd() == repo
     out = capsys.readouterr().out
-    assert out.count("`n_test` = 50") == 1 and "`grid_digit` = 3" in out and "Overrides: `grid_digit` = 3" in out
+    assert out.count("`n_test` = 50") == 1 and out.count("`grid_digit`") == 1 and "`grid_digit` = 3 (override)" in out
+    assert "`n_train` = 5000 (override)" in capture(repo, overrides={"n_train": 5000})  # a field not in the notebook
     assert "**Device:** cpu" in out and story.compute_time("02_fgsm_attack") in out
+
+
+def capture(repo, **kwargs) -> str:
+    """What chapter 02 shows when set up with ``kwargs`` on the smoke profile."""
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        chapter("02_fgsm_attack", "smoke", device="cpu", **kwargs)
+    return out.getvalue()
 
 
 def test_defaults_are_the_quick_profile(repo):
@@ -97,3 +109,47 @@ def test_figures_and_results_are_recorded(repo):
         }
     ]
     assert (repo / "figures" / "smoke" / "01_baseline_loss.png").stat().st_size > 0
+
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+RUN_SETUP = """
+import json, sys
+from pathlib import Path
+for stem in sys.argv[1:]:
+    cells = json.loads((Path("notebooks") / f"{stem}.ipynb").read_text())["cells"]
+    i = next(i for i, c in enumerate(cells) if "parameters" in c["metadata"].get("tags", []))
+    scope = {}
+    exec("".join(cells[i]["source"]), scope)
+    exec('profile = "smoke"\\ndevice = "cpu"', scope)  # what papermill injects after the parameters cell
+    print(f"=== {stem}", flush=True)
+    exec("".join(cells[i + 1]["source"]), scope)
+    assert scope["cfg"] is scope["ch"].cfg and scope["cfg"].profile == "smoke", stem
+"""
+
+
+def test_each_notebook_is_set_up_by_its_one_setup_cell(tmp_path):
+    """The parameters cell, papermill's injected values, then the set-up cell alone: the Colab install is
+    skipped, the chapter is set up with the injected profile, and its parameters are shown once."""
+    import os
+    import subprocess
+    import sys
+
+    from advlab.course.pipeline import NOTEBOOKS as STEMS
+
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    run = subprocess.run(
+        [sys.executable, "-c", RUN_SETUP, *STEMS],
+        cwd=NOTEBOOKS.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    outputs = dict(zip(STEMS, run.stdout.split("=== ")[1:]))
+    for stem, out in outputs.items():
+        assert out.count(f"**Chapter {stem}**, profile `smoke`") == 1, out
+        shown = out.split("Parameters: ", 1)[1].split("\n", 1)[0]
+        names = re.findall(r"`(\w+)` = ", shown)
+        assert names and len(names) == len(set(names)), f"{stem}: a parameter shown twice: {shown}"
+        assert all(out.count(f"`{n}` = ") == 1 for n in names), out

@@ -3,7 +3,7 @@
     ch = chapter("02_fgsm_attack", profile, device=device, force=force, overrides=overrides, n_test=n_test)
 
 changes to the repository root, sets the plot style, builds the Config of ``profile`` with the notebook's
-parameters (``overrides`` win), shows those parameters, the device and the measured compute time once,
+parameters (``overrides`` win), shows each parameter once, the device and the measured compute time,
 and returns a :class:`Chapter`: ``ch.cfg`` is the Config, ``ch.save(fig, name)`` saves a figure and
 ``ch.record(results)`` writes the chapter's numbers with the figures it saved.
 """
@@ -79,12 +79,12 @@ def _check_names(notebook: str, values: dict, what: str) -> None:
 
 
 def summary(notebook: str, cfg: Config, names: list[str], overrides: dict) -> str:
-    """Markdown: the chapter's parameters as used, the overrides, the device and the measured compute time."""
+    """Markdown: the chapter's parameters as used, each once (an overridden one marked so, an override of
+    another field added), the device and the measured compute time."""
     device = pipeline.resolve_device(cfg.device)
-    shown = ", ".join(f"`{n}` = {getattr(cfg, n)!r}" for n in names) or "none"
-    lines = [f"**Chapter {notebook}**, profile `{cfg.profile}`. Parameters: {shown}."]
-    if overrides:
-        lines.append("Overrides: " + ", ".join(f"`{n}` = {v!r}" for n, v in overrides.items()) + ".")
+    every = list(names) + [n for n in overrides if n not in names]
+    shown = ", ".join(f"`{n}` = {getattr(cfg, n)!r}" + (" (override)" if n in overrides else "") for n in every)
+    lines = [f"**Chapter {notebook}**, profile `{cfg.profile}`. Parameters: {shown or 'none'}."]
     flags = [flag for flag in ("force", "pretrained") if getattr(cfg, flag)]
     lines.append(
         f"**Device:** {device}"
