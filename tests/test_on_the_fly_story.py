@@ -128,3 +128,10 @@ def test_explorers_leave_apgd_curves_to_the_tables():
     assert frames.build({"curves": [apgd]}, root) is None
     data = frames.build({"curves": [apgd, {**apgd, "attack": "pgd"}]}, root)
     assert list(data["views"]) == ["fast_pgd_adv|pgd|whitebox"]
+
+
+def test_the_outline_names_the_apgd_curves():
+    from advlab.course import outline
+
+    text = " ".join(outline.describe("quick").split())
+    assert "white-box APGD-CE curves (100 steps, 500 images) of fast_pgd_adv" in text

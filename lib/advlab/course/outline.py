@@ -19,6 +19,7 @@ from advlab.course.profiles import (
     Config,
     config,
 )
+from advlab.course.registry import ON_THE_FLY
 
 ROOT = Path(__file__).resolve().parents[3]  # lib/advlab/course/outline.py -> the repository root
 CHAPTERS = {
@@ -157,6 +158,11 @@ def _on_the_fly_chapter(c: Config) -> list:
         rows.append(("", f"  baseline again with seeds {c.baseline_seeds} (the clean-accuracy spread)"))
     models = f"the 5 static models and {', '.join(trained)}"
     rows.append(("builds", f"FGSM and PGD curves, white-box and transfer, of {models}"))
+    apgd = [m for m in trained if ON_THE_FLY.get(m) == "pgd"]  # robustness.apgd_curve_models
+    if apgd:
+        rows.append(
+            ("builds", f"white-box APGD-CE curves ({c.apgd_steps} steps, {c.n_pgd_test:,} images) of {', '.join(apgd)}")
+        )
     cw = f", CW-margin PGD x {c.robust_cw_restarts}" if c.robust_cw_restarts else ""
     attacks = (
         f"FGSM, PGD-{c.robust_steps} x {_plural(c.robust_restarts, 'restart')}, APGD-CE ({c.apgd_steps} steps x "
