@@ -69,10 +69,10 @@ def apgd_beside_pgd(pgd_curves: list[dict], apgd_curves: list[dict], worst: dict
             color=COLORS.get(c["model"]),
             label=f"{label(c['model'])}: {c.get('settings', 'APGD-CE')}",
         )
-    for name, (eps, acc, n) in worst.items():
+    for i, (name, (eps, acc, n)) in enumerate(worst.items()):
         lo, hi = wilson_acc(acc, n)
         ax.errorbar(
-            [eps],
+            [eps + 0.012 * i],  # side by side where two stars would cover each other
             [100 * acc],
             yerr=[[100 * (acc - lo)], [100 * (hi - acc)]],
             marker="*",

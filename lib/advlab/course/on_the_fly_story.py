@@ -4,6 +4,7 @@ targets, and the chapter's summary. Every comparison is in image counts with 95%
 
 from __future__ import annotations
 
+from advlab.course.published import published_rows
 from advlab.course.registry import label
 from advlab.evaluation.landscape import gradient_informative
 from advlab.evaluation.results import pct, share
@@ -41,7 +42,7 @@ def guard_reading(name: str, history: dict, guard_n: int, eps: float) -> str:
         )
     return (
         f"{text} The last epoch added no more than the 95% noise on {guard_n} images "
-        f"({share(k[-2], guard_n)} -> {share(k[-1], guard_n)}): the curve has levelled off."
+        f"({share(k[-2], guard_n)} -> {share(k[-1], guard_n)}): no evidence that it was still improving."
     )
 
 
@@ -64,13 +65,14 @@ def masking_reading(name: str, record: dict, robust_eval: dict) -> str:
     k_step = record["wrong_at_eps"]["gradient"]
     k_apgd = n - sum(bool(v) for v in seq["per_image_robust"][:n])
     text += (
-        f" Yet one step of eps {record['eps']:g} along it misclassifies {share(k_step, n)} of the images, "
+        f" One step of eps {record['eps']:g} along it misclassifies {share(k_step, n)} of the images, "
         f"APGD-CE then APGD-T {share(k_apgd, n)}"
     )
     if wilson(k_step, n)[1] < wilson(k_apgd, n)[0]:
         return (
-            text + ": the loss is far from linear inside the ball, so its maximum takes many adaptive steps to "
-            "find, and an attack with a few fixed steps stalls before it."
+            text + ": clearly fewer (the 95% Wilson intervals are apart). The loss is not linear inside the ball, "
+            "so its maximum takes several adaptive steps to find, and an attack with a few fixed steps can stall "
+            "before it."
         )
     return text + ": one step finds about as much as APGD, within the 95% intervals."
 
@@ -82,3 +84,44 @@ def convergence_reading(name: str, sanity: dict) -> str:
         return f"{label(name)}: the convergence check was not run."
     verdict = "passes" if r["passed"] else "**fails**"
     return f"{label(name)}: `evaluation_converged` {verdict} ({r['detail']})."
+
+
+def summary(cfg, evaluated: dict, on_the_fly: list[str], histories: dict, pgd_at: dict) -> str:
+    """The chapter's summary as Markdown bullets with this run's key numbers: the best on-the-fly model's worst
+    case with its interval, the single-step model's fixed-step over-estimate, the static models' worst cases, the
+    guard curves' state, and the published figures to hold them against. ``pgd_at``: model -> its white-box
+    PGD curve's accuracy at ``otf_eps``; ``histories``: model -> its training history."""
+    worst = {m: evaluated[m]["robust_eval"] for m in evaluated}
+    best = max(on_the_fly, key=lambda m: worst[m]["robust_acc"])
+    r = worst[best]
+    lo, hi = wilson(count(r["robust_acc"], r["n_images"]), r["n_images"])
+    lines = [
+        f"- Best model trained on the fly: **{label(best)}**, {pct(r['robust_acc'])} of {r['n_images']} test images "
+        f"robust at eps {r['eps']:g} (95% interval {100 * lo:.1f}-{100 * hi:.1f}%; the worst case over "
+        f"{r['evaluation']}), clean {pct(evaluated[best]['clean_acc'], 2)}. Published at eps 0.3 under AutoAttack "
+        f"(full test set): {published_autoattack()}."
+    ]
+    for m in on_the_fly:
+        if pgd_at.get(m) is not None and m != best:
+            gap = 100 * (pgd_at[m] - worst[m]["robust_acc"])
+            lines.append(
+                f"- {label(m)}: the PGD-{cfg.pgd_steps} curve says {pct(pgd_at[m])} at eps {worst[m]['eps']:g}, the "
+                f"worst case {pct(worst[m]['robust_acc'])}: a fixed-step number {gap:.1f} points too high."
+            )
+    static = [m for m in evaluated if m not in on_the_fly]
+    if static:
+        shown = ", ".join(f"{label(m)} {pct(worst[m]['robust_acc'])}" for m in static)
+        lines.append(f"- Static adversarial training, white-box worst case at eps {cfg.otf_eps:g}: {shown}.")
+    for m in on_the_fly:
+        reading = guard_reading(m, histories[m], cfg.guard_n, cfg.otf_eps) if m in histories else ""
+        if "still rising" in reading:
+            lines.append(
+                f"- {label(m)}: its guard was still rising at the last epoch: undertrained (the guard curves)."
+            )
+    return "\n".join(lines)
+
+
+def published_autoattack() -> str:
+    """The published AutoAttack accuracies of :mod:`advlab.course.published`, e.g. "Madry et al. (2018) 88.50%, ..."."""
+    rows = [r for r in published_rows() if r["attack"] == "AutoAttack"]
+    return ", ".join(f"{r['who']} {r['acc']:.2f}%" for r in rows)

@@ -289,7 +289,7 @@ def frontier(rows: list[dict], title: str, seconds_per_pass: float | None = None
     if seconds_per_pass:
         top = ax.secondary_xaxis("top", functions=(lambda p: p * seconds_per_pass, lambda s: s / seconds_per_pass))
         top.set_xlabel("estimated training time on this run's device (s)")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
     return fig
 

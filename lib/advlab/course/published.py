@@ -67,21 +67,23 @@ def published_rows() -> list[dict]:
 
 
 def beside_ours(evaluated: dict, infos: dict, cfg) -> str:
-    """A Markdown table: the published MNIST figures at eps 0.3, then this run's on-the-fly models (``evaluated``
-    from ``robustness.evaluate_models``, ``infos`` their ``pipeline.model_info``), each with its settings."""
-    head = "| model | training | clean | attack | robust accuracy | source |\n|---|---|---:|---|---:|---|"
-    rows = [
-        f"| {r['who']} | {r['training']} | {r['clean']:.2f}% | {r['attack']} | {r['acc']:.2f}% | {r['from']} |"
-        for r in published_rows()
-    ]
+    """A Markdown table, one row per model: the published MNIST figures at eps 0.3 (each attack with its number
+    and source), then this run's on-the-fly models (``evaluated`` from ``robustness.evaluate_models``, ``infos``
+    their ``pipeline.model_info``) with the worst case and its 95% Wilson interval."""
+    head = "| model | training | clean | robust accuracy at eps 0.3 |\n|---|---|---:|---|"
+    rows = []
+    for p in PUBLISHED:
+        attacked = "; ".join(f"{attack}: **{acc:.2f}%** ({where})" for attack, acc, where in p["attacked"])
+        rows.append(f"| {p['source']} | {p['training']} | {p['clean'][0]:.2f}% ({p['clean'][1]}) | {attacked} |")
     for name, info in infos.items():
         e = evaluated[name]
         r = e["robust_eval"]
         lo, hi = wilson_acc(r["robust_acc"], r["n_images"])
         rows.append(
-            f"| this run: {label(name)} | {_training(info)}; the seed's CNN | {100 * e['clean_acc']:.2f}% | "
-            f"worst case of {r['evaluation']}, first {r['n_images']} test images | {100 * r['robust_acc']:.1f}% "
-            f"(95% interval {100 * lo:.1f}-{100 * hi:.1f}%) | this run ({cfg.profile} profile) |"
+            f"| this run ({cfg.profile}): {label(name)} | {_training(info)}; the seed's CNN | "
+            f"{100 * e['clean_acc']:.2f}% (10,000 images) | worst case of {r['evaluation']} on the first "
+            f"{r['n_images']} test images: **{100 * r['robust_acc']:.1f}%** (95% Wilson interval "
+            f"{100 * lo:.1f}-{100 * hi:.1f}%) |"
         )
     return head + "\n" + "\n".join(rows)
 
