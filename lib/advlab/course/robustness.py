@@ -139,7 +139,7 @@ def baseline_seed_spread(cfg: Config) -> dict:
     return {"seeds": [int(s) for s in cfg.baseline_seeds], "clean_acc": accs, "n_images": len(x)}
 
 
-def loss_landscape(cfg: Config, name: str, points: int = 11, n_random: int = 4) -> dict:
+def loss_landscape(cfg: Config, name: str, points: int = 7, n_random: int = 2) -> dict:
     """:func:`advlab.evaluation.landscape.loss_along_directions` for model ``name`` on the first ``sanity_n``
     test images, from 0 to ``otf_eps``: the loss along the gradient's sign and along random signs. Cached."""
     params = {

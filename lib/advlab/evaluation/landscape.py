@@ -19,7 +19,7 @@ from advlab.evaluation.stats import wilson
 
 
 def loss_along_directions(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, points: int = 11, n_random: int = 4, seed: int = 0
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, points: int = 7, n_random: int = 2, seed: int = 0
 ) -> dict:
     """Mean cross-entropy along the gradient's sign and along ``n_random`` random sign directions, at
     ``points`` values of ``t`` from 0 to ``eps``; per direction, the images misclassified at ``t = eps``.
