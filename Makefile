@@ -5,7 +5,9 @@
 #   make lab      JupyterLab on the notebooks, with the project's kernel
 #   make bench    speed benchmarks -> bench/results.json
 #   make assign   exercises: regenerate exercises/student/ from exercises/masters/ (otter-grader)
-#   make grade NB=path.ipynb   a student's score per exercise;  make check-exercises   solutions full, stubs zero
+#   make grade NB=path.ipynb   a student's score per exercise (graded in a sandbox)
+#   make grade DIR=submissions/   a class's folder -> DIR/final_grades.csv (otter's gradebook columns)
+#   make check-exercises   solutions full marks; blank student notebooks and cheats zero
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -52,16 +54,18 @@ lab: venv data
 bench: venv data
 	$(PY) bench/run.py
 
-# Exercises (lib/advlab/course/exercises.py). check-exercises also runs inside `make test` (tests/test_exercises.py).
+# Exercises (advlab.course.exercises, graded by advlab.runtime.exercises). check-exercises also runs inside
+# `make test` (tests/test_exercises.py). GRADE_SECONDS: the time limit per submission.
+GRADE_SECONDS ?= 600
 assign: venv
-	$(PY) -m advlab.course.exercises assign
+	$(PY) -m advlab.runtime.exercises assign
 
 grade: venv data
-	@test -n "$(NB)" || { echo "usage: make grade NB=path/to/student_notebook.ipynb"; exit 2; }
-	$(PY) -m advlab.course.exercises grade "$(NB)"
+	@test -n "$(NB)$(DIR)" || { echo "usage: make grade NB=path/to/notebook.ipynb  or  make grade DIR=submissions/"; exit 2; }
+	$(PY) -m advlab.runtime.exercises grade $(if $(DIR),--dir "$(DIR)","$(NB)") --seconds $(GRADE_SECONDS)
 
 check-exercises: venv data
-	$(PY) -m advlab.course.exercises check
+	$(PY) -m advlab.runtime.exercises check
 
 clean-artifacts:
 	rm -rf artifacts figures/* report/*
