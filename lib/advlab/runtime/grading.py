@@ -181,8 +181,13 @@ def grade(notebook, *, masters: Path = MASTERS, build: Path = BUILD, limits: Lim
     exercises.require_otter()
     a = load_assignment(exercises.master_of(notebook, masters), build)
     instructor_env(a)  # first: the models are cached before the sandbox sees the repository read-only
-    outcome = sandbox.run(notebook, a.probes(), limits, name=a.master.name)
+    outcome = sandbox.run(notebook, a.probes(), limits, name=a.master.name, hide=_hidden(a, build, notebook))
     return score(a, outcome, notebook.name)
+
+
+def _hidden(a: Assignment, build: Path, notebook: Path) -> list[Path]:
+    """What a submission's sandbox must not see: the masters, the autograders, the other submissions."""
+    return [a.master.parent, build, Path(notebook).resolve().parent]
 
 
 # --- a class's folder -------------------------------------------------------------------------
@@ -248,7 +253,8 @@ def grade_folder(folder, out: Path | None = None, *, masters: Path = MASTERS, bu
         rows = []
         for nb in notebooks:
             start = time.perf_counter()
-            rows.append(score(a, sandbox.run(nb, a.probes(), limits, name=master.name), nb.name))
+            outcome = sandbox.run(nb, a.probes(), limits, name=master.name, hide=_hidden(a, build, nb))
+            rows.append(score(a, outcome, nb.name))
             log(f"{nb.name}: {rows[-1].total:g} / {rows[-1].possible:g}, {rows[-1].status} "
                 f"({time.perf_counter() - start:.0f} s)")  # fmt: skip
         written.append(write_gradebook(rows + (refused if len(groups) == 1 else []), path))

@@ -23,6 +23,11 @@ import ast
 import math
 from dataclasses import dataclass
 
+import numpy as np
+import torch
+
+from advlab.core.models import BaselineCNN
+
 MAX_ITEMS = 100_000  # values in one answer file (tensors count as one)
 
 
@@ -130,22 +135,19 @@ class _Encoder:
             return {"v": value}
         if isinstance(value, float):
             return {"v": value} if math.isfinite(value) else {"float": repr(value)}
-        kind = type(value).__module__.split(".")[0]
-        if kind == "torch":
-            return self._torch(value, depth)
-        if kind == "numpy":
+        if isinstance(value, torch.Tensor):
+            return {"tensor": self._array(value.detach().cpu().numpy())["array"]}
+        if isinstance(value, (np.ndarray, np.generic)):
             return self._array(value)
         if isinstance(value, (list, tuple)):
             return {type(value).__name__: [self(v, depth + 1) for v in value]}
         if isinstance(value, dict) and all(isinstance(k, str) for k in value):
             return {"dict": {k: self(v, depth + 1) for k, v in value.items()}}
-        if _is_module(value):
+        if isinstance(value, torch.nn.Module):
             return self._model(value, depth)
         raise TypeError(f"a {type(value).__name__} cannot be handed to the grader (numbers, tensors, lists, dicts)")
 
     def _array(self, value):
-        import numpy as np
-
         array = np.ascontiguousarray(value)
         if array.dtype.kind not in "biuf":
             raise TypeError(f"an array of {array.dtype} cannot be handed to the grader")
@@ -153,24 +155,11 @@ class _Encoder:
         self.arrays[key] = array
         return {"array": key}
 
-    def _torch(self, value, depth):
-        import torch
-
-        if isinstance(value, torch.Tensor):
-            return {"tensor": self._array(value.detach().cpu().numpy())["array"]}
-        if isinstance(value, torch.nn.Module):
-            return self._model(value, depth)
-        raise TypeError(f"a {type(value).__name__} cannot be handed to the grader")
-
     def _model(self, value, depth):
-        if type(value).__name__ != "BaselineCNN":
+        if type(value) is not BaselineCNN:
             raise TypeError(f"only the course's BaselineCNN can be handed to the grader, not {type(value).__name__}")
         state = {k: self(v, depth + 1) for k, v in value.state_dict().items()}
         return {"model": {"width": int(value.width), "training": bool(value.training), "state": state}}
-
-
-def _is_module(value) -> bool:
-    return any(c.__name__ == "Module" and c.__module__.startswith("torch") for c in type(value).__mro__)
 
 
 def encode(values: dict, prefix: str = "") -> tuple[dict, dict]:
@@ -182,8 +171,6 @@ def encode(values: dict, prefix: str = "") -> tuple[dict, dict]:
 
 def decode(item, arrays):
     """The value :func:`encode` wrote (``arrays``: the loaded ``.npz``, read with ``allow_pickle=False``)."""
-    import torch
-
     if not isinstance(item, dict) or len(item) != 1:
         raise ValueError("malformed answer")
     ((kind, data),) = item.items()
@@ -205,8 +192,6 @@ def decode(item, arrays):
 
 
 def _decode_model(data: dict, arrays):
-    from advlab.core.models import BaselineCNN
-
     model = BaselineCNN(width=int(data["width"]))
     model.load_state_dict({k: decode(v, arrays) for k, v in data["state"].items()})
     return model.train(bool(data["training"]))

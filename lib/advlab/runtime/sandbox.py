@@ -8,10 +8,11 @@ The parent (:func:`run`) starts ``python -m advlab.runtime.sandbox NOTEBOOK`` wi
 - resource limits (``resource.setrlimit``): address space (memory), CPU seconds, the size of any file
   written, no core dumps; and a wall-clock limit, after which the whole process tree is killed;
 - where Linux lets an unprivileged user create namespaces (``unshare``): no network (an empty network
-  namespace), its own process-id namespace (it cannot see or signal the grader), the repository
-  read-only, and the folders holding the hidden tests (``exercises/masters``, ``exercises/build``,
-  ``.git``) replaced by empty ones. These mounts are made in an outer namespace and locked in an inner
-  one, so the student's code cannot undo them. Where namespaces are not allowed, :func:`isolation`
+  namespace), its own process-id namespace (it cannot see or signal the grader), every file system
+  read-only but its own folder, and the folders holding the hidden tests (``exercises/masters``,
+  ``exercises/build``, ``.git``, and those the caller names: the masters in use, the class's
+  submissions) replaced by empty ones. These mounts are made in an outer namespace and locked in an
+  inner one, so the student's code cannot undo them. Where namespaces are not allowed, :func:`isolation`
   says so and the run has the limits and throwaway folders only.
 
 The child executes the notebook's code cells (IPython, in-process, errors do not stop it), then reads
@@ -27,6 +28,7 @@ import json
 import os
 import re
 import resource
+import shlex
 import shutil
 import signal
 import subprocess
@@ -35,6 +37,10 @@ import tempfile
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
+
+from advlab.runtime import probes
 
 ROOT = Path(__file__).resolve().parents[3]
 HIDDEN = ("exercises/masters", "exercises/build", ".git")  # where the hidden tests live in the repository
@@ -60,27 +66,38 @@ class Outcome:
 
 
 @functools.cache
-def isolation() -> tuple[list[str], str]:
-    """The command prefix that isolates the child, and a sentence saying what it does (or cannot do)."""
+def namespaces() -> bool:
+    """Can this user create user, mount, network and pid namespaces (``unshare``)?"""
     probe = ["unshare", "--user", "--map-root-user", "--mount", "--net", "--pid", "--fork", "true"]
     try:
-        allowed = shutil.which("unshare") and subprocess.run(probe, capture_output=True, timeout=20).returncode == 0
+        return bool(shutil.which("unshare")) and subprocess.run(probe, capture_output=True, timeout=20).returncode == 0
     except (OSError, subprocess.SubprocessError):
-        allowed = False
-    if not allowed:
+        return False
+
+
+def isolation(work: Path | None = None, hide=()) -> tuple[list[str], str]:
+    """The command prefix that isolates a child working in ``work``, with the folders ``hide`` (and
+    :data:`HIDDEN`) emptied, and a sentence saying what it does, or what it cannot do here."""
+    if not namespaces():
         return [], (
-            "no namespaces (unshare is missing or unprivileged user namespaces are disabled): "
-            "the student's code runs with limits and throwaway folders, but with the network and "
-            "with the repository's hidden tests readable; grade in Docker for full isolation"
+            "no namespaces (unshare is missing or unprivileged user namespaces are disabled): limits and "
+            "throwaway folders only; the network and the instructor's files (hidden tests included) stay "
+            "reachable from the student's code: grade in Docker for full isolation"
         )
-    root, uid, gid = str(ROOT), os.getuid(), os.getgid()
-    mounts = [f"mount --bind '{root}' '{root}'", f"mount -o remount,bind,ro '{root}'"]
-    mounts += [f"mount -t tmpfs -o size=64k,ro none '{root}/{d}'" for d in HIDDEN if (ROOT / d).exists()]
-    script = " && ".join(mounts) + f' && exec unshare --user --mount --map-user={uid} --map-group={gid} "$@"'
-    outer = ["unshare", "--user", "--map-root-user", "--mount", "--net", "--pid", "--fork", "--kill-child"]
-    return outer + ["--mount-proc", "sh", "-c", script, "sandbox"], (
-        "no network, own process ids, repository read-only, hidden tests not mounted"
+    if work is None:
+        return [], "no network, own process ids, every file read-only but its own folder, hidden tests not mounted"
+    hidden = [Path(h).resolve() for h in hide] + [ROOT / d for d in HIDDEN]
+    w = shlex.quote(str(work))
+    script = (
+        f"mount --bind {w} {w} && for m in $(awk '{{print $5}}' /proc/self/mountinfo | sort -u); do "
+        f'case "$m" in {w}|/proc|/proc/*) ;; *) mount -o remount,bind,ro "$m" 2>/dev/null;; esac; done'
     )
+    for folder in sorted({h for h in hidden if h.is_dir()}):
+        script += f" && mount -t tmpfs -o size=64k,ro none {shlex.quote(str(folder))}"
+    # cd again: the working directory opened before the bind mount would stay on the read-only one
+    script += f' && cd {w} && exec unshare --user --mount --map-user={os.getuid()} --map-group={os.getgid()} "$@"'
+    outer = ["unshare", "--user", "--map-root-user", "--mount", "--net", "--pid", "--fork", "--kill-child"]
+    return outer + ["--mount-proc", "sh", "-c", script, "sandbox"], isolation()[1]
 
 
 def _set_limits(limits: Limits):
@@ -103,10 +120,11 @@ def _environment(work: Path) -> dict:
     return env
 
 
-def run(notebook: Path, probes: list[dict], limits: Limits = Limits(), name: str | None = None) -> Outcome:
-    """Run ``notebook`` then ``probes`` in a sandbox (module docstring); the answers come back as data."""
-    prefix, isolated = isolation()
-    work = Path(tempfile.mkdtemp(prefix="advlab-sandbox-"))
+def run(notebook: Path, probes: list[dict], limits: Limits = Limits(), name: str | None = None, hide=()) -> Outcome:
+    """Run ``notebook`` then ``probes`` in a sandbox (module docstring); the answers come back as data.
+    ``hide``: more folders the student's code must not see (the masters, the other submissions)."""
+    work = Path(tempfile.mkdtemp(prefix="advlab-sandbox-")).resolve()
+    prefix, isolated = isolation(work, hide)
     try:
         for sub in ("home", "tmp", "out"):
             (work / sub).mkdir()
@@ -138,7 +156,7 @@ def _wait(proc: subprocess.Popen, spec: bytes, limits: Limits) -> str:
         _kill(proc)  # anything the notebook left running in the background goes too
     if proc.returncode < 0 and -proc.returncode in (signal.SIGXCPU, signal.SIGKILL):
         return f"stopped at its CPU time limit ({limits.seconds:g} s)"
-    return "completed"
+    return "completed" if proc.returncode == 0 else f"ended with exit code {proc.returncode} (see its output)"
 
 
 def _kill(proc: subprocess.Popen) -> None:
@@ -150,8 +168,6 @@ def _kill(proc: subprocess.Popen) -> None:
 
 
 def _read_answers(out: Path, status: str) -> Outcome:
-    import numpy as np
-
     outcome = Outcome(status=status)
     if status != "completed" or not (out / "answers.json").is_file():
         return outcome
@@ -191,9 +207,7 @@ def _run_notebook(path: str) -> dict:
     return shell.user_ns
 
 
-def _probe(ns: dict, probe: dict, prefix: str, arrays: dict) -> dict:
-    from advlab.runtime.probes import encode
-
+def _probe(ns: dict, probe: dict, prefix: str, arrays: dict, encode) -> dict:
     try:
         exec(compile(probe["code"], f"<test {probe['id']}>", "exec"), ns)
         values, found = encode({n: ns[n] for n in probe["exports"] if n in ns}, prefix)
@@ -205,16 +219,15 @@ def _probe(ns: dict, probe: dict, prefix: str, arrays: dict) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    import numpy as np
-
-    out = Path.cwd() / "out"  # before the notebook runs: it may change the working directory
+    # taken before the notebook runs: patching these modules' names from the notebook changes nothing here
+    out, encode, dumps, savez = Path.cwd() / "out", probes.encode, json.dumps, np.savez
     ns = _run_notebook(argv[0])
     spec = json.loads(sys.stdin.read() or "{}")
     answers, arrays = {}, {}
     for i, probe in enumerate(spec.get("probes", [])):
-        answers[probe["id"]] = _probe(ns, probe, f"p{i}_", arrays)
-    np.savez(out / "arrays.npz", **arrays)
-    (out / "answers.json").write_text(json.dumps(answers))
+        answers[probe["id"]] = _probe(ns, probe, f"p{i}_", arrays, encode)
+    savez(out / "arrays.npz", **arrays)
+    (out / "answers.json").write_text(dumps(answers))
     return 0
 
 
