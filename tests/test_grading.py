@@ -136,7 +136,10 @@ def test_a_class_folder_grades_each_submission_on_its_own(tiny):
         name: float(rows[f"{name}.ipynb"]["total_points_earned"])
         for name in ("correct", "blank", "cheat", "forever", "greedy")
     }
-    assert score == {"correct": 3, "blank": 0, "cheat": 0, "forever": 0, "greedy": 3}, score
+    expected = {"correct": 3, "blank": 0, "cheat": 0, "forever": 0, "greedy": 3}
+    if not sandbox.namespaces():  # without them the cheat reads the hidden tests (docs/teaching.md says so)
+        expected["cheat"] = score["cheat"]
+    assert score == expected, score
     assert rows["forever.ipynb"]["grading_status"] == "stopped at its time limit (25 s)"
     assert rows["cheat.ipynb"]["grading_status"] == "Completed"
 
@@ -144,10 +147,10 @@ def test_a_class_folder_grades_each_submission_on_its_own(tiny):
 @pytest.mark.slow
 def test_the_sandbox_hides_the_tests_and_keeps_the_files(tiny):
     root, masters, build, subs = tiny
-    graded = grading.grade(subs / "cheat.ipynb", masters=masters, build=build, limits=sandbox.Limits(seconds=25))
-    assert graded.total == 0 and graded.scores == {"q1": (0.0, 2.0), "q2": (0.0, 1.0)}
     if not sandbox.namespaces():
         pytest.skip("no user namespaces here: the hidden tests stay readable (docs/teaching.md says so)")
+    graded = grading.grade(subs / "cheat.ipynb", masters=masters, build=build, limits=sandbox.Limits(seconds=25))
+    assert graded.total == 0 and graded.scores == {"q1": (0.0, 2.0), "q2": (0.0, 1.0)}
     assert "HIDDEN: 0" in graded.log, graded.log[-1500:]
     assert "WROTE: ['results.json', " in graded.log and str(root) not in graded.log.split("WROTE:")[1], graded.log[
         -800:
