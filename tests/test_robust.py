@@ -431,8 +431,8 @@ def test_convergence_check_judges_the_apgd_curve_where_recorded():
 
 def test_model_check_judges_the_curves_attack_when_given(robust_model, robust_eps, test_batch):
     """check_model's evaluation_converged judges ``curve_robust`` (the curves' attack) instead of PGD-k."""
-    x, y = test_batch[0][:100], test_batch[1][:100]
-    apgd_mask = robust.apgd_robust(robust_model, x, y, robust_eps, 20, 3, seed=0)
+    x, y = test_batch[0][:50], test_batch[1][:50]
+    apgd_mask = robust.apgd_robust(robust_model, x, y, robust_eps, 10, 2, seed=0)
     same = sanity.check_model(robust_model, x, y, robust_eps, steps=1, apgd_robust=apgd_mask, curve_robust=apgd_mask)
     assert same["evaluation_converged"]["passed"] and "APGD-CE" in same["evaluation_converged"]["detail"]
     clean = predict(robust_model, x) == y  # a "curve" that attacks nothing: far above APGD
