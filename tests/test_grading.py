@@ -190,3 +190,15 @@ def test_answers_cross_as_data_only():
         probes.encode({"a": np.array(["x"])})
     with pytest.raises(ValueError, match="malformed"):
         probes.decode({"code": "import os"}, {})
+
+
+def test_the_sandbox_never_hides_the_course_or_its_own_folder(tmp_path):
+    if not sandbox.namespaces():
+        pytest.skip("no user namespaces here")
+    (tmp_path / "w").mkdir()
+    (tmp_path / "masters").mkdir()
+    prefix, _ = sandbox.isolation(tmp_path / "w", hide=[sandbox.ROOT, tmp_path, tmp_path / "masters"])
+    script = prefix[prefix.index("-c") + 1]
+    hidden = [part.split(" none ")[1] for part in script.split(" && ") if " none " in part]
+    assert str(tmp_path / "masters") in hidden and str(sandbox.ROOT / "exercises" / "masters") in hidden
+    assert str(tmp_path) not in hidden and str(sandbox.ROOT) not in hidden, hidden

@@ -92,6 +92,9 @@ def isolation(work: Path | None = None, hide=()) -> tuple[list[str], str]:
         f"mount --bind {w} {w} && for m in $(awk '{{print $5}}' /proc/self/mountinfo | sort -u); do "
         f'case "$m" in {w}|/proc|/proc/*) ;; *) mount -o remount,bind,ro "$m" 2>/dev/null;; esac; done'
     )
+    # never a folder holding the course, its Python or the sandbox's own folder (a notebook handed in at the root)
+    needed = [ROOT, Path(sys.prefix).resolve(), Path(sys.executable).resolve(), work]
+    hidden = [h for h in hidden if not any(h == p or h in p.parents for p in needed)]
     for folder in sorted({h for h in hidden if h.is_dir()}):
         script += f" && mount -t tmpfs -o size=64k,ro none {shlex.quote(str(folder))}"
     # cd again: the working directory opened before the bind mount would stay on the read-only one
