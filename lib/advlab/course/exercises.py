@@ -217,3 +217,7 @@ def assignment_name(master: Path) -> str | None:
                 if line.startswith("name:"):
                     return line.split(":", 1)[1].strip()
     return None
+
+
+if __name__ == "__main__":
+    sys.exit("the exercise commands: python -m advlab.runtime.exercises assign | grade NB | grade --dir DIR | check")

@@ -13,7 +13,7 @@ two processes (docs/teaching.md, "Grading a class safely"):
    assertion, every reference computation) on those values, with the models and data of the master's
    own set-up cell, and scores the cases as Otter does (its point split, the same CSV columns).
 
-Commands: ``python -m advlab.runtime.grading assign | grade NB | grade --dir DIR [--out CSV] | check``
+Commands: ``python -m advlab.runtime.exercises assign | grade NB | grade --dir DIR [--out CSV] | check``
 (the Makefile's ``assign``, ``grade NB=...``, ``grade DIR=...`` and ``check-exercises``).
 """
 

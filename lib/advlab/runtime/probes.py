@@ -38,6 +38,9 @@ class Split:
     check: str  # Python run by the instructor
 
 
+_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
 def doctest_source(body: str) -> str:
     """The Python of an Otter (OK format) test case: its ``>>>`` and ``...`` lines without the prompts."""
     lines = []
@@ -78,9 +81,6 @@ def defined_names(source: str) -> tuple[set[str], set[str]]:
         else:
             data.update(stored_names(stmt))
     return functions, data - functions
-
-
-_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 
 def _calls(stmt: ast.AST, code: set[str]) -> bool:
