@@ -280,7 +280,9 @@ def _otter_containers(a: Assignment, notebooks, path: Path, image: str, limits: 
 def format_scores(graded: Graded, verbose: bool = False) -> str:
     lines = [f"{graded.file}: {graded.total:g} / {graded.possible:g} ({graded.status})"]
     lines += [f"  {q:<6} {s:g} / {p:g}" for q, (s, p) in graded.scores.items()]
+    if verbose or graded.isolation.startswith("no namespaces"):
+        lines.append(f"  isolation: {graded.isolation}")
     if verbose:
         lines += [f"  failed {case}: {why}" for case, why in graded.failures]
-        lines += [f"  isolation: {graded.isolation}", "  notebook output (tail):", graded.log[-2000:]]
+        lines += ["  notebook output (tail):", graded.log[-2000:]]
     return "\n".join(lines)
