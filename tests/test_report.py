@@ -425,6 +425,9 @@ def test_robust_sections(built):
     assert results["models"]["pgd_untrained"]["sanity"]["curves_pgd_not_weaker_than_fgsm"]["passed"] is False
     assert results["models"]["baseline"]["sanity"]["curves_pgd_reaches_zero_undefended"]["passed"] is True
     assert text.count("class='fail verdict' title=") >= 2
+    # the attacks' columns are named in words, not by their ids
+    assert "<th>PGD-40 x 10 (cross-entropy)</th>" in text and "<th>PGD-40 x 1 (CW margin)</th>" in text
+    assert "pgd40x10_ce" not in re.sub(r"<[^>]*>", " ", text)
 
 
 def test_claims_sorted_by_threat(built):

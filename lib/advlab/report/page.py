@@ -15,7 +15,7 @@ from advlab.evaluation import sanity
 from advlab.evaluation.results import acc_at, find_curve, pct
 from advlab.evaluation.stats import wilson_acc
 from advlab.evaluation.verdict import RULE
-from advlab.report.names import check_name
+from advlab.report.names import attack_name, check_name
 from advlab.report.templating import TEMPLATES, render
 from advlab.report.verdicts import headline, scorecard_rows, tally_sentence
 
@@ -181,7 +181,13 @@ def summary_sentences(results: dict) -> list[str]:
 
 def _tally_sentences(results: dict) -> list[str]:
     out = [tally_sentence(results.get("scorecard", []))] if results.get("scorecard") else []
-    passed, failed, names = sanity.summary(results.get("sanity", {}))
+    passed, failed, _ = sanity.summary(results.get("sanity", {}))
+    names = [
+        f"{check_name(check)} ({label(model)})"
+        for check, per_model in results.get("sanity", {}).items()
+        for model, r in per_model.items()
+        if not r["passed"]
+    ]
     if passed or failed:
         out.append(
             f"Sanity checks: {passed} passed, {failed} failed"
@@ -222,8 +228,8 @@ def robust_section(results: dict) -> dict | None:
     return {
         "eps": f"{first['eps']:g}",
         "n_images": first["n_images"],
-        "attacks": names,
-        "evaluation": first.get("evaluation") or ", ".join(names),
+        "attacks": [attack_name(n) for n in names],
+        "evaluation": first.get("evaluation") or ", ".join(attack_name(n) for n in names),
         "rows": [_robust_row(m, models[m], names, on_the_fly, results.get("train_seconds", {})) for m in evaluated],
         "stopped": [f"{label(m)}: {h['stopped']}" for m, h in on_the_fly.items() if h.get("stopped")],
         "capacity": [
