@@ -30,6 +30,7 @@ from advlab.course.scorecard import claims_by_threat, scorecard, tally
 from advlab.evaluation import sanity
 from advlab.evaluation.stats import wilson_acc
 from advlab.report import explorer
+from advlab.report import seeds as seeds_report
 from advlab.report.page import THREAT_LABELS, render_html
 from advlab.report.verdicts import headline
 
@@ -44,9 +45,16 @@ def report_dir(profile: str, root: str | Path = ".") -> Path:
     return Path(root) / "report" / profile
 
 
-def load_parts(profile: str, root: str | Path = ".") -> tuple[list[dict], list[str]]:
-    """The recorded parts in notebook order, and a warning for each unreadable one."""
-    folder = report_dir(profile, root) / "parts"
+def seed_dir(profile: str, root: str | Path = ".", seed: int | None = None) -> Path:
+    """Where a run's notebooks, parts and timings are: ``report/<profile>``, or for one seed of a run over
+    several seeds (``run_all.py --seeds``), ``report/<profile>/seeds/<seed>``."""
+    folder = report_dir(profile, root)
+    return folder if seed is None else folder / "seeds" / str(seed)
+
+
+def load_parts(profile: str, root: str | Path = ".", seed: int | None = None) -> tuple[list[dict], list[str]]:
+    """The recorded parts in notebook order (of ``seed``'s folder when given), and a warning for each unreadable one."""
+    folder = seed_dir(profile, root, seed) / "parts"
     order = {name: i for i, name in enumerate(NOTEBOOKS)}
     parts, warnings = [], []
     for p in sorted(folder.glob("*.json"), key=lambda p: (order.get(p.stem, len(order)), p.stem)):
@@ -202,10 +210,11 @@ def versions() -> dict:
     return out
 
 
-def export_notebooks(profile: str, root: str | Path = ".") -> dict:
-    """Export each executed notebook ``report/<profile>/<stem>.ipynb`` to ``<stem>.html`` (outputs
-    kept, code hidden). Returns ``{stem: html file name or None}`` for the course's notebooks."""
-    folder = report_dir(profile, root)
+def export_notebooks(profile: str, root: str | Path = ".", seed: int | None = None) -> dict:
+    """Export each executed notebook ``report/<profile>/<stem>.ipynb`` (``seeds/<seed>/`` below it when given)
+    to ``<stem>.html`` (outputs kept, code hidden). Returns ``{stem: its path from the page or None}``."""
+    folder = seed_dir(profile, root, seed)
+    prefix = "" if seed is None else f"seeds/{seed}/"
     out = {}
     exporter = None
     stems = NOTEBOOKS + sorted(p.stem for p in folder.glob("*.ipynb") if p.stem not in NOTEBOOKS)
@@ -229,12 +238,12 @@ def export_notebooks(profile: str, root: str | Path = ".") -> dict:
                 continue
             with atomic_path(dst) as tmp:
                 tmp.write_text(body, encoding="utf-8")
-        out[stem] = dst.name
+        out[stem] = prefix + dst.name
     return out
 
 
-def _timings(profile: str, root) -> dict:
-    p = report_dir(profile, root) / "timings.json"
+def _timings(profile: str, root, seed: int | None = None) -> dict:
+    p = seed_dir(profile, root, seed) / "timings.json"
     try:
         data = json.loads(p.read_text())
         return {k: float(v) for k, v in data.items()} if isinstance(data, dict) else {}
@@ -245,14 +254,15 @@ def _timings(profile: str, root) -> dict:
 # --- building -------------------------------------------------------------------------------------
 
 
-def collect(profile: str, root: str | Path = ".") -> dict:
-    """The merged results of ``profile`` with scorecard and sanity checks (what results.json holds)."""
-    parts, warnings = load_parts(profile, root)
+def collect(profile: str, root: str | Path = ".", seed: int | None = None) -> dict:
+    """The merged results of ``profile`` (of one ``seed`` of a run over several, when given) with scorecard and
+    sanity checks (what results.json holds)."""
+    parts, warnings = load_parts(profile, root, seed)
     merged = merge_parts(parts)
     results = {
         "profile": profile,
         "device": ", ".join(merged["devices"]) or "unknown",
-        "seconds": _timings(profile, root),
+        "seconds": _timings(profile, root, seed),
         "models": merged["models"],
         "curves": merged["curves"],
         "losses": merged["losses"],
@@ -266,7 +276,7 @@ def collect(profile: str, root: str | Path = ".") -> dict:
         "train_seconds": merged["train_seconds"],
         "capacity": merged["capacity"],
         "figures": [
-            _figure_entry(name, caption, merged["figures"], profile, root)
+            _figure_entry(name, caption, merged["figures"], profile, root, seed)
             for name, caption in _figure_list(merged["figures"])
         ],
         "notebooks": merged["notebooks"],
@@ -302,10 +312,11 @@ def _figure_list(recorded: list[dict]) -> list[tuple[str, str]]:
     return names
 
 
-def _figure_entry(name, caption, recorded, profile, root) -> dict:
+def _figure_entry(name, caption, recorded, profile, root, seed=None) -> dict:
     rec = next((f for f in recorded if f["name"] == name), {})
     candidates = [Path(rec["path"])] if rec.get("path") else []
-    candidates.append(Path("figures") / profile / f"{name}.png")
+    folder = Path("figures") / profile if seed is None else Path("figures") / profile / "seeds" / str(seed)
+    candidates.append(folder / f"{name}.png")
     for rel in candidates:
         full = rel if rel.is_absolute() else Path(root) / rel
         if full.is_file():
@@ -313,12 +324,40 @@ def _figure_entry(name, caption, recorded, profile, root) -> dict:
     return {"name": name, "caption": rec.get("caption") or caption, "path": str(candidates[-1]), "exists": False}
 
 
-def build_report(profile: str, root: str | Path = ".", export: bool = True) -> Path:
-    """Write ``report/<profile>/results.json`` and ``index.html`` under ``root``; returns the page's path."""
+def collect_seeds(profile: str, root: str | Path, seeds: list[int], executor: dict | None) -> dict:
+    """The results of a run over several training seeds (``advlab.report.seeds.combine``), with the figure of
+    the curves' mean and min-max band over the seeds."""
+    if not seeds:
+        raise AdvlabError("no seed given: pass seeds=[0, 1, ...] (or leave seeds out for a run of one seed)")
+    missing = [k for k in seeds if not (seed_dir(profile, root, k) / "parts").is_dir()]
+    if missing:
+        raise AdvlabError(
+            f"no recorded parts for seed(s) {', '.join(map(str, missing))} under "
+            f"{seed_dir(profile, root, missing[0]).parent}: run them first (python run_all.py --seeds ...)"
+        )
+    by_seed = {int(k): collect(profile, root, int(k)) for k in seeds}
+    results = seeds_report.combine(by_seed, executor)
+    rel = Path("figures") / profile / f"{seeds_report.BAND_FIGURE}.png"
+    try:
+        made = seeds_report.band_figure(by_seed, Path(root) / rel)
+    except Exception as exc:  # a figure must not sink the report
+        results["warnings"].append(f"no figure of the curves over seeds ({type(exc).__name__}: {exc})")
+        made = None
+    results["seed_figure"] = str(rel) if made else None
+    return results
+
+
+def build_report(
+    profile: str, root: str | Path = ".", export: bool = True, seeds: list[int] | None = None, executor=None
+) -> Path:
+    """Write ``report/<profile>/results.json`` and ``index.html`` under ``root``; returns the page's path.
+    ``seeds``: a run over several training seeds (each seed's parts under ``report/<profile>/seeds/<k>``): the
+    results are the first seed's plus the spread over all of them; ``executor``: what ran them (recorded as given)."""
     folder = report_dir(profile, root)
     folder.mkdir(parents=True, exist_ok=True)
-    results = collect(profile, root)
-    pages = export_notebooks(profile, root) if export else {}
+    results = collect(profile, root) if seeds is None else collect_seeds(profile, root, list(seeds), executor)
+    first = None if seeds is None else int(list(seeds)[0])
+    pages = export_notebooks(profile, root, first) if export else {}
     write_json(folder / "results.json", results)
     try:
         explore = explorer.render(frames.build(results, root), MODEL_LABELS, THREAT_LABELS)

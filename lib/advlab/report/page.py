@@ -15,6 +15,7 @@ from advlab.evaluation import sanity
 from advlab.evaluation.results import acc_at, find_curve, pct
 from advlab.evaluation.stats import wilson_acc
 from advlab.evaluation.verdict import RULE
+from advlab.report import seeds as seeds_report
 from advlab.report.names import attack_name, check_name
 from advlab.report.templating import TEMPLATES, render
 from advlab.report.verdicts import headline, scorecard_rows, tally_sentence
@@ -29,6 +30,7 @@ PROFILE_MEANING = {
 }
 THREAT_LABELS = {"whitebox": "white-box", "transfer": "transfer (crafted on the baseline)", "all": "any"}
 CONTENTS = [
+    ("seeds", "over training seeds"),
     ("scorecard", "reproduction scorecard"),
     ("sanity", "sanity checks"),
     ("robust", "static vs on-the-fly training"),
@@ -71,7 +73,7 @@ def render_html(results: dict, pages: dict | None = None, root: str | Path = "."
         run=run_settings(cfg),
         warnings=results.get("warnings", []),
         summary=summary_sentences(results),
-        contents=[c for c in CONTENTS if explore or c[0] != "explore"],
+        contents=[c for c in CONTENTS if (explore or c[0] != "explore") and (results.get("seeds") or c[0] != "seeds")],
         explore=Markup(explore),
         scorecard=scorecard_rows(results.get("scorecard", [])),
         rule=RULE,
@@ -80,7 +82,8 @@ def render_html(results: dict, pages: dict | None = None, root: str | Path = "."
         sanity=_sanity_rows(results.get("sanity", {})),
         robust=robust_section(results),
         leaderboard=_leaderboard_rows(results.get("leaderboard") or []),
-        clean=_clean_rows(results.get("models", {})),
+        clean=_clean_rows(results.get("models", {}), results.get("per_seed") or {}),
+        seeds=seeds_report.section(results, root),
         seed_spread=seed_spread(results.get("models", {})),
         figures=_figures(results, root),
         curve_table=curve_table(results.get("curves", [])),
@@ -231,6 +234,7 @@ def robust_section(results: dict) -> dict | None:
         "attacks": [attack_name(n) for n in names],
         "evaluation": first.get("evaluation") or ", ".join(attack_name(n) for n in names),
         "rows": [_robust_row(m, models[m], names, on_the_fly, results.get("train_seconds", {})) for m in evaluated],
+        "spread": [_spread(results, f"models.{m}.robust.worst") for m in evaluated],
         "stopped": [f"{label(m)}: {h['stopped']}" for m, h in on_the_fly.items() if h.get("stopped")],
         "capacity": [
             f"width x{c['width']} ({c['params']:,} parameters): clean {pct(c['clean_acc'])}, "
@@ -290,7 +294,13 @@ def seed_spread(models: dict) -> str | None:
     )
 
 
-def _clean_rows(models: dict) -> list[dict]:
+def _spread(results: dict, path: str) -> str | None:
+    """A number's mean ± sd (min-max) over training seeds, None in a run of one seed."""
+    record = (results.get("per_seed") or {}).get(path)
+    return seeds_report.spread_text(record) if record else None
+
+
+def _clean_rows(models: dict, per_seed: dict) -> list[dict]:
     rows = []
     for name in _models_in_order(models):
         acc, seed = models.get(name, {}).get("clean_acc"), CLAIMED_CLEAN.get(name)
@@ -299,6 +309,7 @@ def _clean_rows(models: dict) -> list[dict]:
                 "label": label(name),
                 "acc": fmt_acc(acc, models[name].get("n_images", 10000)) if acc is not None else "not measured",
                 "seed": pct(seed) if seed is not None else "-",
+                "spread": _spread({"per_seed": per_seed}, f"models.{name}.clean_acc"),
             }
         )
     return rows

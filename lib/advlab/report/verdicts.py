@@ -61,6 +61,16 @@ def scorecard_rows(rows: list[dict]) -> list[dict]:
                 continue
             failing = "; ".join(o.get("failing") or []) if o["verdict"] != "agree" else ""
             cls = VERDICT_CLASS.get(o["verdict"], o["verdict"].replace(" ", ""))
-            cells.append({"note": None, "text": o["text"], "verdict": o["verdict"], "cls": cls, "failing": failing})
+            seeds = (o.get("seeds") or {}).get("text")  # a run over several training seeds: "agrees in k of n seeds"
+            cells.append(
+                {
+                    "note": None,
+                    "text": o["text"],
+                    "verdict": o["verdict"],
+                    "cls": cls,
+                    "failing": failing,
+                    "seeds": seeds,
+                }
+            )
         out.append({**{k: row[k] for k in ("chapter", "quote", "claim", "seed")}, "cells": cells})
     return out
