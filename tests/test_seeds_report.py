@@ -179,7 +179,7 @@ def test_page_shows_spreads_scorecard_seeds_and_band(built):
     assert "99.0% (98.8-99.2)" in page and "90.0% (89.4-90.6)" in page  # each seed's Wilson interval
     assert "agrees in 1 of 2 seeds" in page
     assert "Holds in 1 of 2 seeds" in page
-    assert "ray 2.60.0 at local, 2 worker(s)" in page
+    assert "ray 2.60.0 (local), 2 worker(s)" in page
     assert results["seed_figure"] == f"figures/{PROFILE}/seeds_curves.png"
     assert (root / results["seed_figure"]).read_bytes()[:4] == b"\x89PNG"
     assert 'alt="Accuracy curves over training seeds"' in page
@@ -191,6 +191,15 @@ def test_one_seed_report_unchanged(tmp_path):
     results = json.loads((tmp_path / "report" / PROFILE / "results.json").read_text())
     assert not {"seeds", "executor", "per_seed", "conclusions"} & set(results)
     assert "Over training seeds" not in page and "agrees in" not in page and "\u00b1" not in page
+
+
+def test_one_seed_run_by_a_scheduler_records_its_executor(tmp_path):
+    synthetic_parts(tmp_path, PROFILE)
+    executor = {"name": "ray", "version": "2.60.0", "address": "embedded (local instance)", "workers": 2}
+    page = report.build_report(PROFILE, root=tmp_path, export=False, executor=executor).read_text()
+    results = json.loads((tmp_path / "report" / PROFILE / "results.json").read_text())
+    assert results["executor"] == executor and "seeds" not in results and "per_seed" not in results
+    assert "name ray, version 2.60.0, address embedded (local instance), workers 2" in page
 
 
 def test_missing_seed_says_what_to_do(tmp_path):

@@ -356,6 +356,8 @@ def build_report(
     folder = report_dir(profile, root)
     folder.mkdir(parents=True, exist_ok=True)
     results = collect(profile, root) if seeds is None else collect_seeds(profile, root, list(seeds), executor)
+    if seeds is None and executor is not None:  # one seed, run by a scheduler: say which
+        results["executor"] = executor
     first = None if seeds is None else int(list(seeds)[0])
     pages = export_notebooks(profile, root, first) if export else {}
     write_json(folder / "results.json", results)

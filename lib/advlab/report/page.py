@@ -362,6 +362,8 @@ def _metadata(results: dict) -> list[tuple]:
     seconds = results.get("seconds", {})
     meta = [("profile", results["profile"]), ("device", results.get("device")), ("date", results.get("date"))]
     meta += list(results.get("versions", {}).items())
+    if results.get("executor"):
+        meta.append(("executor", ", ".join(f"{k} {v}" for k, v in results["executor"].items() if v is not None)))
     meta += [(f"time {k}", f"{v:.1f} s") for k, v in seconds.items()]
     if seconds:
         meta.append(("time total", f"{sum(seconds.values()):.1f} s"))

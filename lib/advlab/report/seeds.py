@@ -237,12 +237,10 @@ def section(results: dict, root: str | Path = ".") -> dict | None:
         return None
     records = results.get("per_seed") or {}
     ex = results.get("executor") or {}
-    executor = (
-        f"{ex.get('name', '?')} {ex.get('version', '')} at {ex.get('address') or 'a local instance'}, "
-        f"{ex.get('workers', '?')} worker(s)"
-        if ex
-        else "not recorded"
-    )
+    executor = "not recorded"
+    if ex:
+        name = " ".join(str(ex[k]) for k in ("name", "version") if ex.get(k))
+        executor = f"{name} ({ex.get('address') or 'this process'}), {ex.get('workers', '?')} worker(s)"
     tally = (results.get("seed_tally") or {}).get("spread") or {}
     figure = results.get("seed_figure")
     data = None
