@@ -6,6 +6,7 @@ import math
 import shutil
 
 import pytest
+from markupsafe import escape
 from test_report import synthetic_parts
 
 from advlab.core.errors import AdvlabError
@@ -178,6 +179,8 @@ def test_page_shows_spreads_scorecard_seeds_and_band(built):
     assert "94.5% \u00b1 6.4 (90.0-99.0)" in page
     assert "99.0% (98.8-99.2)" in page and "90.0% (89.4-90.6)" in page  # each seed's Wilson interval
     assert "agrees in 1 of 2 seeds" in page
+    first = "Trained with 2 seeds (0, 1); the page shows seed 0's numbers; the best on-the-fly model's worst case"
+    assert str(escape(first)) in page
     assert "Holds in 1 of 2 seeds" in page
     assert "ray 2.60.0 (local), 2 worker(s)" in page
     assert results["seed_figure"] == f"figures/{PROFILE}/seeds_curves.png"

@@ -72,7 +72,7 @@ def render_html(results: dict, pages: dict | None = None, root: str | Path = "."
         css=(STATIC / "report.css").read_text(),
         run=run_settings(cfg),
         warnings=results.get("warnings", []),
-        summary=summary_sentences(results),
+        summary=seeds_report.summary(results) + summary_sentences(results),
         contents=[c for c in CONTENTS if (explore or c[0] != "explore") and (results.get("seeds") or c[0] != "seeds")],
         explore=Markup(explore),
         scorecard=scorecard_rows(results.get("scorecard", [])),

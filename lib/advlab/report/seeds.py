@@ -199,6 +199,22 @@ def band_figure(by_seed: dict[int, dict], path: Path) -> Path | None:
     return Path(path)
 
 
+def summary(results: dict) -> list[str]:
+    """The page's first sentence in a run over several seeds: which seed the page shows, and the headline's
+    and the scorecard's spread over the seeds (none in a run of one seed)."""
+    seeds = results.get("seeds")
+    if not seeds:
+        return []
+    text = f"Trained with {len(seeds)} seeds ({', '.join(map(str, seeds))}); the page shows seed {seeds[0]}'s numbers"
+    head = (results.get("per_seed") or {}).get("headline.worst_case")
+    if head:
+        text += f"; the best on-the-fly model's worst case over the seeds: {spread_text(head)}"
+    agree = ((results.get("seed_tally") or {}).get("spread") or {}).get(AGREE)
+    if agree:
+        text += f"; the scorecard's agreeing verdicts: {agree['min']:g} to {agree['max']:g} per seed"
+    return [text + "."]
+
+
 def quantity(path: str) -> str:
     """A per-seed record's path as a person reads it (``models.fast_adv.robust.worst`` -> ``Fast adversarial (on
     the fly): worst case``)."""
