@@ -1,6 +1,6 @@
 # AdvLab: every target creates what it needs (venv, data) first.
 #   make report   build the course report (quick profile) -> report/quick/index.html
-#                 (PROFILE=smoke|quick|paper, DEVICE=auto|cpu|cuda|mps, ARGS="--only 02 --force")
+#                 (PROFILE=smoke|quick|paper, DEVICE=auto|cpu|cuda|mps, SEEDS=0,1,2, ARGS="--only 02 --force")
 #   make test     lint (make lint: ruff check, ruff format --check), then the test suite
 #   make lab      JupyterLab on the notebooks, with the project's kernel
 #   make bench    speed benchmarks -> bench/results.json
@@ -14,6 +14,8 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 PROFILE ?= quick
 DEVICE  ?= auto
+# training seeds, e.g.  make report SEEDS=0,1,2  (run_all.py --seeds: one report with each number's spread)
+SEEDS   ?=
 # more run_all.py options, e.g.  make report ARGS="--only 02,03 --set epochs=5"
 ARGS    ?=
 # This machine's pip carries torch 2.14.1 / torchvision 0.29.1 on disk; elsewhere pyproject's ranges apply.
@@ -37,7 +39,7 @@ data: venv
 	$(PY) -c "from advlab.core.data import ensure_mnist; print('MNIST ready in', ensure_mnist('data'))"
 
 report: venv data
-	$(PY) run_all.py --profile $(PROFILE) --device $(DEVICE) $(ARGS)
+	$(PY) run_all.py --profile $(PROFILE) --device $(DEVICE) $(if $(SEEDS),--seeds $(SEEDS)) $(ARGS)
 	@echo "Open report/$(PROFILE)/index.html in a browser (it works offline)."
 
 test: venv data lint

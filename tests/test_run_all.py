@@ -28,6 +28,8 @@ def run_all(*args):
         (["--set", "epochs"], ["name=value"]),
         (["--device", "tpu"], ["unknown device"]),
         (["--bogus"], ["unrecognized"]),
+        (["--seeds", "0,a"], ["--seeds 0,a", "integers"]),
+        (["--executor", "dask"], ["--executor dask", "ray, local"]),
     ],
 )
 def test_bad_arguments_one_line_exit_2(args, words):
@@ -141,7 +143,7 @@ def test_failing_notebook_exit_1_keeps_notebook_and_builds_partial_report(tmp_pa
     ]
     (tmp_path / "notebooks").mkdir()
     nbformat.write(nb, tmp_path / "notebooks" / "01_baseline.ipynb")
-    code = runner.main(["--profile", "smoke", "--only", "01"], root=tmp_path)
+    code = runner.main(["--profile", "smoke", "--only", "01", "--executor", "local"], root=tmp_path)
     out, err = capsys.readouterr()
     assert code == 1
     # cell [4]: papermill inserts the injected-parameters cell before it

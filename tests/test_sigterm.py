@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-ARGS = ["--profile", "smoke", "--only", "01", "--no-report", "--set", "n_train=2000", "epochs=2"]
+# --executor local: the kernel is run_all's own child (under Ray, tests/test_scheduler.py interrupts a run)
+ARGS = ["--profile", "smoke", "--only", "01", "--no-report", "--set", "n_train=2000", "epochs=2", "--executor", "local"]
 RUN = "import sys; from advlab.runtime.cli import main; sys.exit(main(sys.argv[2:], root=sys.argv[1]))"
 
 

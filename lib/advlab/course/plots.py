@@ -16,6 +16,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 from advlab.core.attacks import fgsm_signs
 from advlab.core.inference import predict
 from advlab.core.io import atomic_path
+from advlab.course.records import figures_dir
 from advlab.course.registry import FIGURES, LABELS
 from advlab.course.summaries import mean_accuracy
 
@@ -42,11 +43,12 @@ def save(fig, profile_or_dir, name: str) -> Path:
 
 
 def save_figure(fig, cfg, name: str) -> dict:
-    """Save ``fig`` as ``figures/<cfg.profile>/<name>.png``; return its record entry (name, path, caption).
-    ``name`` must be one of ``pipeline.FIGURES``."""
+    """Save ``fig`` as ``figures/<cfg.profile>/<name>.png`` (``records.figures_dir``: a seed's folder under
+    ``run_all.py --seeds``); return its record entry (name, path, caption). ``name`` must be one of
+    ``pipeline.FIGURES``."""
     if name not in FIGURES:
         raise KeyError(f"{name!r} is not a course figure; known: {', '.join(FIGURES)}")
-    p = save(fig, cfg.profile, name)
+    p = save(fig, figures_dir(cfg).as_posix() + "/", name)
     return {"name": name, "path": p.as_posix(), "caption": FIGURES[name]}
 
 

@@ -1,8 +1,13 @@
 """What a notebook records for the report: its numbers, as ``report/<profile>/parts/<notebook>.json``,
-and the attack settings they were measured with."""
+and the attack settings they were measured with.
+
+``run_all.py --seeds`` runs each training seed's notebooks with ``ADVLAB_REPORT_DIR`` and
+``ADVLAB_FIGURES_DIR`` set (``report/<profile>/seeds/<k>`` and ``figures/<profile>/seeds/<k>``): the
+numbers and figures of that seed go there instead."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from advlab.core.io import write_json
@@ -45,16 +50,22 @@ def attack_settings(cfg: Config) -> dict:
 # --- results and figures ----------------------------------------------------------------------
 
 
+REPORT_DIR_ENV = "ADVLAB_REPORT_DIR"
+FIGURES_DIR_ENV = "ADVLAB_FIGURES_DIR"
+
+
 def report_dir(cfg: Config) -> Path:
-    return Path("report") / cfg.profile
+    """``report/<profile>``, or ``$ADVLAB_REPORT_DIR`` when set (one seed of ``run_all.py --seeds``)."""
+    return Path(os.environ.get(REPORT_DIR_ENV) or Path("report") / cfg.profile)
 
 
 def figures_dir(cfg: Config) -> Path:
-    return Path("figures") / cfg.profile
+    """``figures/<profile>``, or ``$ADVLAB_FIGURES_DIR`` when set (one seed of ``run_all.py --seeds``)."""
+    return Path(os.environ.get(FIGURES_DIR_ENV) or Path("figures") / cfg.profile)
 
 
 def record(cfg: Config, notebook: str, results: dict) -> Path:
-    """Save a notebook's numbers as ``report/<profile>/parts/<notebook>.json`` (the report merges them)."""
+    """Save a notebook's numbers as ``<report_dir>/parts/<notebook>.json`` (the report merges them)."""
     p = report_dir(cfg) / "parts" / f"{notebook}.json"
     write_json(p, {"notebook": notebook, "config": cfg.as_dict(), "device": str(resolve_device(cfg.device)), **results})
     return p

@@ -3,19 +3,23 @@ command line over :func:`main`).
 
     python run_all.py [--profile smoke|quick|paper] [--device auto|cpu|cuda|mps] [--only 02,03]
                       [--force] [--pretrained] [--set name=value ...]
+                      [--seeds 0,1,2] [--executor ray|local] [--address auto|ray://HOST:10001] [--threads N]
 
 Each notebook gets, through its papermill ``parameters`` cell: ``profile``, ``device``, ``force``,
 ``overrides`` (the ``--set`` values) and, for every Config field the cell declares, the profile's
 value (after ``--set``); ``--pretrained`` goes in ``overrides``. Executed notebooks go to
 ``report/<profile>/<stem>.ipynb``; the wall time of each to ``report/<profile>/timings.json``.
 
-Exit codes: 0 done; 1 a notebook failed (the partly executed notebook is kept, and the report is
-built from what exists); 2 bad arguments; 130 interrupted (Ctrl-C), 143 terminated (SIGTERM): both
-keep the finished notebooks and the partly executed one, and shut the kernel down.
+``--seeds 0,1,2`` runs the profile once per training seed (exactly as ``--set seed=k`` does), each seed's
+notebooks, numbers and timings under ``report/<profile>/seeds/<k>/`` and its figures under
+``figures/<profile>/seeds/<k>/``, then builds one report over the seeds. The work runs on Ray by default
+(``advlab.runtime.scheduler``): every training a task, then each seed's notebooks; ``--executor local``
+is the single-process path (the notebooks in order, each training what it needs).
 
-Notebooks run through ``advlab.runtime.engine`` (papermill's client with a fix and a watchdog for the
-headless execution stall described there), and their kernels get ADVLAB_HEADLESS=1, so the ipywidgets explorers
-open no widget at all (``widgets.explore``).
+Exit codes: 0 done; 1 a notebook or a training failed (the report is built from what exists); 2 bad
+arguments or Ray unavailable; 130 Ctrl-C, 143 SIGTERM (finished work and the partly executed notebook kept,
+kernels and Ray stopped). Notebooks run through ``advlab.runtime.engine`` (papermill's client with a stall
+watchdog); their kernels get ADVLAB_HEADLESS=1, so the explorers open no widget (``widgets.explore``).
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import inspect
 import json
+import logging
 import math
 import signal
 import sys
@@ -34,14 +40,8 @@ from advlab.course.pipeline import NOTEBOOKS, resolve_device
 from advlab.course.pretrained_cli import check
 from advlab.course.profiles import EXPECTED_CPU_TIME, PROFILES, Config, ConfigError, config, field_names
 from advlab.report.build import build_report
-from advlab.runtime.notebooks import (
-    NotebookFailed,
-    merge_timings,
-    notebook_parameters,
-    relative,
-    run_notebook,
-    this_python_kernel,
-)
+from advlab.runtime import scheduler
+from advlab.runtime.notebooks import relative
 
 NOTEBOOK_DIR = "notebooks"
 # Fields run_all sets itself, from its own options.
@@ -89,7 +89,61 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="use the shipped weights (pretrained/<profile>/, verified by sha256) instead of training the models",
     )
+    _add_scale_options(p)
     return p
+
+
+def _add_scale_options(p: argparse.ArgumentParser) -> None:
+    """--seeds, --executor, --address, --threads: how many seeds, and where the work runs."""
+    p.add_argument(
+        "--seeds",
+        default=None,
+        metavar="0,1,2",
+        help="training seeds: run the profile once per seed (as --set seed=k does), each seed's results under "
+        "report/<profile>/seeds/<k>/ and figures/<profile>/seeds/<k>/, then one report with every number's "
+        "spread over the seeds",
+    )
+    p.add_argument(
+        "--executor",
+        default="ray",
+        help="ray (default): every training a Ray task (retried once if its worker dies), then each seed's "
+        "notebooks; local: no Ray, the notebooks in order in this process, each training what it needs "
+        "(the single-process path, which gives the same numbers)",
+    )
+    p.add_argument(
+        "--address",
+        default=None,
+        metavar="auto|ray://HOST:10001",
+        help="join this Ray cluster (its nodes must see this repository, data/ and artifacts/ at the same "
+        "path); default: start a local Ray instance sized to this machine and stop it at the end",
+    )
+    p.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="CPU threads per task (tasks x threads <= cores); default: torch's default here (all cores on "
+        "a CPU machine, so one task at a time and the same numbers as one process), the CPUs per GPU with GPUs",
+    )
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return int(text)
+
+
+def parse_seeds(text: str | None) -> list[int] | None:
+    """``"0,1,2"`` -> ``[0, 1, 2]`` (distinct integers >= 0, in the given order); None -> None."""
+    if text is None:
+        return None
+    tokens = [t.strip() for t in text.split(",") if t.strip()]
+    if not tokens or not all(t.isdigit() for t in tokens):
+        raise UsageError(f"--seeds {text}: expected integers >= 0 separated by commas, e.g. --seeds 0,1,2")
+    seeds = [int(t) for t in tokens]
+    if len(set(seeds)) != len(seeds):
+        raise UsageError(f"--seeds {text}: a seed is listed twice")
+    return seeds
 
 
 # --- argument validation --------------------------------------------------------------------------
@@ -182,6 +236,16 @@ class Plan:
     cfg: Config
     notebooks: list[str]
     report: bool
+    seeds: list[int] | None = None  # --seeds (None: one seed, cfg.seed, in today's layout)
+    executor: str = "ray"
+    address: str | None = None
+    threads: int | None = None
+
+    def for_seed(self, seed: int) -> Plan:
+        """This plan with the training seed set as ``--set seed=<seed>`` sets it."""
+        if seed == self.cfg.seed and "seed" not in self.overrides and self.seeds is None:
+            return self
+        return dataclasses.replace(self, overrides={**self.overrides, "seed": seed}, cfg=self.cfg.replace(seed=seed))
 
 
 def parse_args(argv: list[str] | None = None) -> Plan:
@@ -209,44 +273,75 @@ def parse_args(argv: list[str] | None = None) -> Plan:
             check(cfg)
         except AdvlabError as exc:
             raise UsageError(f"--pretrained: {exc}") from None
-    return Plan(args.profile, args.device, args.force, overrides, cfg, notebooks, not args.no_report)
+    seeds = parse_seeds(args.seeds)
+    if seeds is not None and "seed" in overrides:
+        raise UsageError("--seeds and --set seed=...: give one of them (--seeds 3 runs seed 3 alone)")
+    if args.executor not in scheduler.EXECUTORS:
+        raise UsageError(f"--executor {args.executor}: choose one of {', '.join(scheduler.EXECUTORS)}")
+    if args.address and args.executor != "ray":
+        raise UsageError("--address joins a Ray cluster: it needs --executor ray (the default)")
+    if seeds is not None and args.pretrained and seeds != [cfg.seed]:
+        raise UsageError(f"--pretrained with --seeds: the shipped weights are seed {cfg.seed}'s only")
+    extra = dict(seeds=seeds, executor=args.executor, address=args.address, threads=args.threads)
+    return Plan(args.profile, args.device, args.force, overrides, cfg, notebooks, not args.no_report, **extra)
 
 
 def run(plan: Plan, root: Path) -> int:
-    """Run the plan's notebooks in order, then build the report. Returns the exit code."""
-    import logging
-
+    """Run the plan's trainings and notebooks (each seed's), then build the report. Returns the exit code."""
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
-    folder = root / "report" / plan.profile
-    sources = [root / NOTEBOOK_DIR / f"{stem}.ipynb" for stem in plan.notebooks]
-    missing = [str(p.relative_to(root)) for p in sources if not p.exists()]
+    missing = [
+        f"{NOTEBOOK_DIR}/{stem}.ipynb"
+        for stem in plan.notebooks
+        if not (root / NOTEBOOK_DIR / f"{stem}.ipynb").exists()
+    ]
     if missing:
         print(f"run_all: notebook(s) not found: {', '.join(missing)}", file=sys.stderr)
         return 2
+    seeds = f", seeds {', '.join(map(str, plan.seeds))}" if plan.seeds is not None else ""
     print(
         f"run_all: profile {plan.profile} ({_expected(plan.profile)}), device {plan.device}, "
-        f"{len(sources)} notebook(s)" + (f", overrides {plan.overrides}" if plan.overrides else ""),
+        f"{len(plan.notebooks)} notebook(s){seeds}, executor {plan.executor}"
+        + (f", overrides {plan.overrides}" if plan.overrides else ""),
         flush=True,
     )
-    failure = None
-    with this_python_kernel() as kernel:
-        for i, src in enumerate(sources, 1):
-            print(f"[{i}/{len(sources)}] {src.stem} ...", flush=True)
-            try:
-                seconds = run_notebook(src, folder / f"{src.stem}.ipynb", notebook_parameters(src, plan), kernel, root)
-            except NotebookFailed as exc:
-                failure = str(exc)
-                break
-            merge_timings(folder / "timings.json", src.stem, seconds)
-            print(f"[{i}/{len(sources)}] {src.stem} done in {seconds:.1f} s", flush=True)
-    if failure:
-        print(f"run_all: error: {failure}", file=sys.stderr, flush=True)
-    if plan.report and (folder / "parts").is_dir() and any((folder / "parts").glob("*.json")):
-        page = build_report(plan.profile, root=root)
-        print(f"Report{' (partial)' if failure else ''}: {relative(page, root)}", flush=True)
-    elif plan.report:
+    job = scheduler.make_job(plan, root)
+    env = scheduler.worker_environment(job)
+    try:
+        if plan.executor == "ray":
+            outcome = scheduler.run_on_ray(job, root, plan.address, env, plan.device)
+        else:
+            outcome = scheduler.run_here(job, root, env)
+    except scheduler.SchedulerError as exc:
+        print(f"run_all: error: {exc}", file=sys.stderr)
+        return 2
+    failures = outcome.failures + [c["failure"] for c in outcome.chains.values() if c.get("failure")]
+    for line in failures:
+        print(f"run_all: error: {line}", file=sys.stderr, flush=True)
+    if plan.report:
+        _report(plan, root, job, outcome, bool(failures))
+    return 1 if failures else 0
+
+
+def _has_parts(folder: Path) -> bool:
+    return (folder / "parts").is_dir() and any((folder / "parts").glob("*.json"))
+
+
+def _report(plan: Plan, root: Path, job: scheduler.Job, outcome: scheduler.Outcome, failed: bool) -> None:
+    """One report over the seeds that recorded results (``build_report``'s seeds and executor, where it
+    takes them)."""
+    seeds = [k for k, folder in job.folders.items() if _has_parts(folder)]
+    if not seeds:
         print("run_all: no results recorded, so no report was built", file=sys.stderr)
-    return 1 if failure else 0
+        return
+    accepted = inspect.signature(build_report).parameters
+    kwargs = {"executor": outcome.executor} if "executor" in accepted else {}
+    if plan.seeds is not None:
+        if "seeds" not in accepted:
+            print("run_all: this version of the report reads no seeds: no report was built", file=sys.stderr)
+            return
+        kwargs["seeds"] = seeds
+    page = build_report(plan.profile, root=root, **kwargs)
+    print(f"Report{' (partial)' if failed else ''}: {relative(page, root)}", flush=True)
 
 
 def _expected(profile: str) -> str:

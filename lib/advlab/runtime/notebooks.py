@@ -24,11 +24,11 @@ KERNEL_NAME = "advlab-run-all"
 
 
 @contextlib.contextmanager
-def this_python_kernel():
+def this_python_kernel(force_since: float | None = None):
     """A temporary kernelspec that starts this very Python (so the notebooks see the same packages),
     put first on JUPYTER_PATH; yields its name. Kernels also get ADVLAB_PROGRESS=0, ADVLAB_HEADLESS=1
-    (no widgets: see ``widgets.explore``), and ADVLAB_FORCE_SINCE=<now> so that ``--force`` rebuilds
-    each artifact once per run, not once per notebook."""
+    (no widgets: see ``widgets.explore``), and ADVLAB_FORCE_SINCE=<force_since, default now> so that
+    ``--force`` rebuilds each artifact once per run, not once per notebook."""
     saved = {k: os.environ.get(k) for k in ("JUPYTER_PATH", "ADVLAB_PROGRESS", "ADVLAB_FORCE_SINCE", "ADVLAB_HEADLESS")}
     with tempfile.TemporaryDirectory(prefix="advlab-kernel-") as tmp:
         spec_dir = Path(tmp) / "kernels" / KERNEL_NAME
@@ -53,7 +53,7 @@ def this_python_kernel():
         os.environ["JUPYTER_PATH"] = os.pathsep.join([tmp] + ([saved["JUPYTER_PATH"]] if saved["JUPYTER_PATH"] else []))
         os.environ["ADVLAB_PROGRESS"] = "0"
         os.environ.setdefault("ADVLAB_HEADLESS", "1")  # bench/stress_headless.py may set 0
-        os.environ["ADVLAB_FORCE_SINCE"] = repr(time.time())
+        os.environ["ADVLAB_FORCE_SINCE"] = repr(time.time() if force_since is None else force_since)
         try:
             yield KERNEL_NAME
         finally:
@@ -86,6 +86,51 @@ def notebook_parameters(path: Path, plan) -> dict:
         if name in values and name not in params:
             params[name] = values[name]
     return params
+
+
+@contextlib.contextmanager
+def environment(values: dict):
+    """``os.environ`` updated with ``values`` for the duration (a value None removes the variable)."""
+    saved = {k: os.environ.get(k) for k in values}
+    try:
+        for k, v in values.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = str(v)
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def run_chain(
+    plan, root: Path, folder: Path, env: dict, force_since: float | None = None, tag: str = "", progress: bool = True
+) -> dict:
+    """Run ``plan.notebooks`` in order into ``folder`` (executed notebooks and ``timings.json``) with
+    ``env`` set for the kernels; stop at the first failure. Returns ``{"seconds": {stem: s}, "failure":
+    one line or None}``; a KeyboardInterrupt goes through (the running notebook is kept, partly executed).
+    ``progress``: papermill's progress bar per notebook."""
+    root, folder = Path(root), Path(folder)
+    os.chdir(root)
+    seconds, failure = {}, None
+    sources = [root / "notebooks" / f"{stem}.ipynb" for stem in plan.notebooks]
+    with environment(env), this_python_kernel(force_since) as kernel:
+        for i, src in enumerate(sources, 1):
+            print(f"{tag}[{i}/{len(sources)}] {src.stem} ...", flush=True)
+            try:
+                params = notebook_parameters(src, plan)
+                s = run_notebook(src, folder / f"{src.stem}.ipynb", params, kernel, root, progress)
+            except NotebookFailed as exc:
+                failure = str(exc)
+                break
+            merge_timings(folder / "timings.json", src.stem, s)
+            seconds[src.stem] = s
+            print(f"{tag}[{i}/{len(sources)}] {src.stem} done in {s:.1f} s", flush=True)
+    return {"seconds": seconds, "failure": failure}
 
 
 def merge_timings(path: Path, stem: str, seconds: float) -> None:
@@ -133,7 +178,7 @@ def stall_seconds() -> float:
     return float(os.environ.get("ADVLAB_STALL_SECONDS") or STALL_SECONDS)
 
 
-def run_notebook(src: Path, out: Path, params: dict, kernel: str, root: Path) -> float:
+def run_notebook(src: Path, out: Path, params: dict, kernel: str, root: Path, progress: bool = True) -> float:
     """Execute ``src`` into ``out`` (written only when papermill is done, failed cell included).
     Returns the wall seconds; raises NotebookFailed (with a one-line message) or KeyboardInterrupt.
     A kernel left idle with a cell pending (the watchdog), or a cell that exceeds ``cell_timeout``,
@@ -142,7 +187,7 @@ def run_notebook(src: Path, out: Path, params: dict, kernel: str, root: Path) ->
     start = time.perf_counter()
     for attempt in (1, 2):
         try:
-            _run_notebook_once(src, out, params, kernel, root, timeout)
+            _run_notebook_once(src, out, params, kernel, root, timeout, progress)
             return time.perf_counter() - start
         except KernelStalled as exc:
             if attempt == 2:
@@ -162,7 +207,7 @@ def run_notebook(src: Path, out: Path, params: dict, kernel: str, root: Path) ->
             )
 
 
-def _run_notebook_once(src: Path, out: Path, params: dict, kernel: str, root: Path, timeout) -> None:
+def _run_notebook_once(src: Path, out: Path, params: dict, kernel: str, root: Path, timeout, progress=True) -> None:
     tmp = out.with_name(f".{out.stem}.running.ipynb")
     original_spec = nbformat.read(src, as_version=4).metadata.get("kernelspec")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -177,7 +222,7 @@ def _run_notebook_once(src: Path, out: Path, params: dict, kernel: str, root: Pa
                 kernel_name=kernel,
                 language="python",
                 cwd=str(root),
-                progress_bar=True,
+                progress_bar=progress,
                 shutdown_kernel="immediate",
                 execution_timeout=timeout,
                 engine_name=ENGINE,

@@ -1,0 +1,266 @@
+"""run_all's scheduler: the training task graph, the seeds' layout, Ray embedded and left behind by none of its
+runs, the same numbers with and without Ray, and a worker killed in the middle of a training.
+
+The runs use stand-in repositories (a temporary folder with the real notebooks, data and library linked in,
+as tests/test_sigterm.py does), so their reports and caches stay apart from the repository's.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from advlab.course import records
+from advlab.course.profiles import config
+from advlab.course.registry import model_key
+from advlab.runtime import cli, graph, scheduler
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN = "import sys; from advlab.runtime.cli import main; sys.exit(main(sys.argv[2:], root=sys.argv[1]))"
+SMOKE_01 = ["--profile", "smoke", "--only", "01", "--no-report"]
+RAY_DAEMONS = ("raylet", "gcs_server")
+
+
+# --- the task graph and the layout (no Ray) ------------------------------------------------------------
+
+
+def test_graph_orders_each_training_after_what_it_needs():
+    cfg = config("smoke")
+    tasks = graph.trainings(cfg, ["01_baseline", "03_adversarial_training"], [0])
+    names = [t.name for t in tasks]
+    assert names == ["baseline", "fgsm_set", "fgsm_retrained", "fgsm_untrained"]
+    by_name = {t.name: t for t in tasks}
+    assert by_name["fgsm_set"].needs == (by_name["baseline"].key,)
+    assert set(by_name["fgsm_untrained"].needs) == {by_name["fgsm_set"].key, by_name["baseline"].key}
+    seen = set()
+    for t in tasks:  # each after the tasks it needs
+        assert set(t.needs) <= seen
+        seen.add(t.key)
+    assert by_name["baseline"].key == model_key(cfg, "baseline")
+
+
+def test_graph_of_the_whole_profile_over_two_seeds():
+    cfg = config("smoke")
+    tasks = graph.trainings(cfg, cli.NOTEBOOKS, [0, 1])
+    for seed in (0, 1):
+        names = {t.name for t in tasks if t.seed == seed}
+        assert names == {
+            "baseline",
+            "fgsm_set",
+            "pgd_set",
+            "fgsm_retrained",
+            "fgsm_untrained",
+            "pgd_retrained",
+            "pgd_untrained",
+            "fast_adv",
+            "fast_pgd_adv",
+            "fast_pgd_adv_w2",  # the capacity widths of smoke: 1 (fast_pgd_adv itself) and 2
+        }
+    assert len({t.key for t in tasks}) == len(tasks) == 20
+    assert {t.cfg.seed for t in tasks} == {0, 1}
+    # the baseline again at each of baseline_seeds: one task per key, shared between the seeds
+    spread = graph.trainings(cfg.replace(baseline_seeds=[0, 1, 2]), ["05_on_the_fly_adversarial_training"], [0, 1])
+    baselines = [t for t in spread if t.name == "baseline"]
+    assert sorted(t.cfg.seed for t in baselines) == [0, 1, 2]
+    assert graph.trainings(cfg.replace(pretrained=True), cli.NOTEBOOKS, [0]) == []
+
+
+def test_seeds_layout_and_environment(tmp_path):
+    plan = cli.parse_args(["--profile", "smoke", "--only", "01", "--seeds", "3,1"])
+    job = scheduler.make_job(plan, tmp_path)
+    assert list(job.plans) == [3, 1]
+    assert job.plans[3].overrides == {"seed": 3} and job.plans[3].cfg.seed == 3  # as --set seed=3 does
+    assert job.folders[1] == tmp_path / "report" / "smoke" / "seeds" / "1"
+    assert job.envs[1] == {
+        records.REPORT_DIR_ENV: "report/smoke/seeds/1",
+        records.FIGURES_DIR_ENV: "figures/smoke/seeds/1",
+    }
+    assert job.needs[1] == [model_key(config("smoke", seed=1), "baseline")]
+    one = scheduler.make_job(cli.parse_args(["--profile", "smoke", "--set", "seed=2"]), tmp_path)
+    assert list(one.folders.items()) == [(2, tmp_path / "report" / "smoke")]  # one seed: today's layout
+    assert one.envs[2] == {records.REPORT_DIR_ENV: None, records.FIGURES_DIR_ENV: None}
+    local = scheduler.make_job(cli.parse_args(["--profile", "smoke", "--executor", "local"]), tmp_path)
+    assert local.tasks == [] and local.needs == {0: []}  # the notebooks train what they need themselves
+
+
+def test_records_honour_the_seed_folders(monkeypatch):
+    cfg = config("smoke")
+    assert records.report_dir(cfg) == Path("report/smoke") and records.figures_dir(cfg) == Path("figures/smoke")
+    monkeypatch.setenv(records.REPORT_DIR_ENV, "report/smoke/seeds/4")
+    monkeypatch.setenv(records.FIGURES_DIR_ENV, "figures/smoke/seeds/4")
+    assert records.report_dir(cfg) == Path("report/smoke/seeds/4")
+    assert records.figures_dir(cfg) == Path("figures/smoke/seeds/4")
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--seeds", "0,x"], ["--seeds 0,x", "integers >= 0"]),
+        (["--seeds", "1,1"], ["listed twice"]),
+        (["--seeds", "0,1", "--set", "seed=2"], ["--seeds and --set seed"]),
+        (["--executor", "dask"], ["choose one of ray, local"]),
+        (["--executor", "local", "--address", "auto"], ["--address", "--executor ray"]),
+        (["--threads", "0"], ["--threads", ">= 1"]),
+    ],
+)
+def test_bad_scale_options(args, words):
+    with pytest.raises(cli.UsageError) as info:
+        cli.parse_args(["--profile", "smoke", *args])
+    for w in words:
+        assert w in str(info.value)
+
+
+def test_threads_fit_the_machine(monkeypatch):
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 8)
+    assert scheduler.default_threads(2, 0) == 2  # never more than the CPUs
+    assert scheduler.default_threads(16, 0) == 8  # torch's default: what one process uses
+    assert scheduler.default_threads(16, 4) == 4  # the CPUs per GPU
+    assert scheduler.default_threads(2, 4) == 1
+
+
+# --- real runs on Ray ---------------------------------------------------------------------------------
+
+
+def stand_in_repo(folder: Path) -> Path:
+    folder.mkdir()
+    (folder / "pyproject.toml").write_text("# stand-in: pipeline.chdir_root looks for this file\n")
+    (folder / "lib").mkdir()
+    for name in ("lib/advlab", "notebooks", "data"):
+        (folder / name).symlink_to(ROOT / name, target_is_directory=True)
+    return folder
+
+
+def start(root: Path, *args) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k not in ("ADVLAB_ARTIFACTS", "RAY_ADDRESS")}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "lib")] + [p for p in [env.get("PYTHONPATH")] if p])
+    return subprocess.Popen(
+        [sys.executable, "-c", RUN, str(root), *args],
+        cwd=root,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+
+
+def finish(proc: subprocess.Popen, timeout=600):
+    out, err = proc.communicate(timeout=timeout)
+    return proc.returncode, out, err
+
+
+def daemons() -> set[int]:
+    """Pids of the Ray daemons running now (from /proc)."""
+    found = set()
+    for cmd in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv0 = cmd.read_bytes().split(b"\0")[0].decode(errors="replace")
+        except OSError:
+            continue
+        if Path(argv0).name in RAY_DAEMONS:
+            found.add(int(cmd.parent.name))
+    return found
+
+
+def weights(root: Path, cfg, name: str) -> dict:
+    return torch.load(root / "artifacts" / "models" / f"{model_key(cfg, name)}.pt", weights_only=False)["state_dict"]
+
+
+def numbers(part: Path) -> dict:
+    p = json.loads(part.read_text())
+    return {k: p[k] for k in ("models", "losses")}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to find the Ray processes")
+def test_seed_under_ray_equals_the_local_path_and_leaves_no_ray_process(tmp_path):
+    before, sessions = daemons(), set(Path("/tmp").glob("advlab-ray-*"))
+    code, out, err = finish(start(stand_in_repo(tmp_path / "ray"), *SMOKE_01, "--seeds", "1"))
+    assert code == 0, err[-3000:]
+    assert "executor ray" in out and "[train] baseline (seed 1) ready" in out
+    time.sleep(1)
+    assert not daemons() - before, "a Ray process outlived run_all"
+    assert not set(Path("/tmp").glob("advlab-ray-*")) - sessions, "Ray's temporary folder was left behind"
+    assert list((tmp_path / "ray" / "artifacts" / "ray").glob("session_*/raylet.out")), "Ray's logs were not kept"
+
+    code, out, err = finish(
+        start(stand_in_repo(tmp_path / "local"), *SMOKE_01, "--set", "seed=1", "--executor", "local")
+    )
+    assert code == 0, err[-3000:]
+    cfg = config("smoke", seed=1)
+    a, b = weights(tmp_path / "ray", cfg, "baseline"), weights(tmp_path / "local", cfg, "baseline")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    seeded = tmp_path / "ray" / "report" / "smoke" / "seeds" / "1" / "parts" / "01_baseline.json"
+    assert numbers(seeded) == numbers(tmp_path / "local" / "report" / "smoke" / "parts" / "01_baseline.json")
+    figure = json.loads(seeded.read_text())["figures"][0]["path"]
+    assert figure == "figures/smoke/seeds/1/01_baseline_loss.png" and (tmp_path / "ray" / figure).exists()
+
+
+def wait_for_pid(marker: Path, not_this: int | None, proc: subprocess.Popen, timeout=300) -> int:
+    """The pid a training task wrote in ``artifacts/running/<key>.pid`` (other than ``not_this``)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            pid = int(marker.read_text().split()[1])
+            if pid != not_this:
+                return pid
+        except (OSError, ValueError, IndexError):
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"no training task wrote {marker.name} (run_all: {proc.poll()})")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc")
+def test_a_killed_worker_is_retried_once_then_reported_and_a_rerun_resumes(tmp_path):
+    root = stand_in_repo(tmp_path / "repo")
+    before = daemons()
+    proc = start(root, *SMOKE_01, "--seeds", "0,1", "--threads", "1")
+    marker = root / "artifacts" / graph.RUNNING / f"{model_key(config('smoke', seed=1), 'baseline')}.pid"
+    first = wait_for_pid(marker, None, proc)
+    time.sleep(2)  # in the middle of the training
+    os.kill(first, signal.SIGKILL)
+    second = wait_for_pid(marker, first, proc)  # the retry, in a new worker
+    time.sleep(1)
+    os.kill(second, signal.SIGKILL)
+    code, out, err = finish(proc)
+    assert code == 1, err[-3000:]
+    lines = [ln for ln in err.splitlines() if ln.startswith("run_all: error: training")]
+    assert lines == [
+        "run_all: error: training baseline of seed 1 failed: its worker process died twice (killed, or out of "
+        "memory); the models that finished are cached, and rerunning the same command resumes from them and "
+        "from the last finished epoch"
+    ], err[-3000:]
+    assert "run_all: error: seed 1: its notebooks were not run (baseline (seed 1) failed)" in err
+    assert (root / "report" / "smoke" / "seeds" / "0" / "01_baseline.ipynb").exists()  # seed 0 went on
+    assert not (root / "report" / "smoke" / "seeds" / "1" / "01_baseline.ipynb").exists()
+    time.sleep(1)
+    assert not daemons() - before, "a Ray process outlived run_all"
+
+    kept = root / "artifacts" / "models" / f"{model_key(config('smoke', seed=0), 'baseline')}.pt"
+    stamp = kept.stat().st_mtime
+    code, out, err = finish(start(root, *SMOKE_01, "--seeds", "0,1", "--threads", "1"))
+    assert code == 0, err[-3000:]
+    assert kept.stat().st_mtime == stamp  # seed 0's model came from the cache
+    assert (root / "report" / "smoke" / "seeds" / "1" / "01_baseline.ipynb").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc")
+def test_sigterm_during_a_training_stops_ray(tmp_path):
+    root = stand_in_repo(tmp_path / "repo")
+    before = daemons()
+    proc = start(root, *SMOKE_01)
+    wait_for_pid(root / "artifacts" / graph.RUNNING / f"{model_key(config('smoke'), 'baseline')}.pid", None, proc)
+    proc.send_signal(signal.SIGTERM)
+    code, out, err = finish(proc, timeout=120)
+    assert code == 143, err[-3000:]
+    assert err.strip().splitlines()[-1].startswith("run_all: interrupted (SIGTERM)")
+    time.sleep(1)
+    assert not daemons() - before, "a Ray process outlived run_all"
