@@ -5,6 +5,7 @@ The runs use stand-in repositories (a temporary folder with the real notebooks, 
 as tests/test_sigterm.py does), so their reports and caches stay apart from the repository's.
 """
 
+import contextlib
 import json
 import os
 import signal
@@ -264,3 +265,34 @@ def test_sigterm_during_a_training_stops_ray(tmp_path):
     assert err.strip().splitlines()[-1].startswith("run_all: interrupted (SIGTERM)")
     time.sleep(1)
     assert not daemons() - before, "a Ray process outlived run_all"
+
+
+def kernels() -> set[int]:
+    found = set()
+    for cmd in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):
+            if b"ipykernel_launcher" in cmd.read_bytes():
+                found.add(int(cmd.parent.name))
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc")
+def test_sigterm_during_a_notebook_keeps_it_and_stops_its_kernel(tmp_path):
+    root = stand_in_repo(tmp_path / "repo")
+    (root / "pretrained").symlink_to(ROOT / "pretrained", target_is_directory=True)
+    before, kernels_before = daemons(), kernels()
+    proc = start(root, "--profile", "smoke", "--only", "05", "--no-report", "--pretrained")
+    running = root / "report" / "smoke" / ".05_on_the_fly_adversarial_training.running.ipynb"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None and not running.exists():
+        time.sleep(0.2)
+    time.sleep(3)
+    assert proc.poll() is None, "the run ended before it could be interrupted"
+    proc.send_signal(signal.SIGTERM)
+    code, out, err = finish(proc, timeout=120)
+    assert code == 143, err[-3000:]
+    assert (root / "report" / "smoke" / "05_on_the_fly_adversarial_training.ipynb").exists()  # kept, partly run
+    assert not running.exists()
+    time.sleep(1)
+    assert not daemons() - before and not kernels() - kernels_before, "a process outlived run_all"

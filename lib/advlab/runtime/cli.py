@@ -352,8 +352,12 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, turned into an exception so that it unwinds like Ctrl-C (the kernel is shut down)."""
 
 
+_RECEIVED: set = set()  # "SIGTERM" once it came: Ray's waits turn any exception of a handler into KeyboardInterrupt
+
+
 def _terminate(signum, frame):
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one is enough: let the clean-up finish
+    _RECEIVED.add("SIGTERM")
     raise Terminated()
 
 
@@ -374,6 +378,7 @@ def _sigterm_as_interrupt():
 
 def main(argv: list[str] | None = None, root: str | Path | None = None) -> int:
     root = Path(root or Path.cwd()).resolve()
+    _RECEIVED.clear()
     try:
         with _sigterm_as_interrupt():
             try:
@@ -383,10 +388,11 @@ def main(argv: list[str] | None = None, root: str | Path | None = None) -> int:
                 return 2
             return run(plan, root)
     except KeyboardInterrupt as exc:
-        how = "SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C"
+        term = isinstance(exc, Terminated) or "SIGTERM" in _RECEIVED
+        how = "SIGTERM" if term else "Ctrl-C"
         print(
             f"\nrun_all: interrupted ({how}): finished notebooks and their results are kept, and the "
             f"notebook that was running, partly executed; the report was not rebuilt",
             file=sys.stderr,
         )
-        return 143 if isinstance(exc, Terminated) else 130
+        return 143 if term else 130

@@ -23,6 +23,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import tempfile
 import threading
 import time
@@ -30,6 +31,7 @@ from pathlib import Path
 
 import torch
 
+from advlab.core.io import atomic_path
 from advlab.course import artifacts
 from advlab.course.records import FIGURES_DIR_ENV, REPORT_DIR_ENV
 from advlab.runtime import graph
@@ -177,9 +179,36 @@ def training_failed(task: graph.Training, reason: str) -> str:
 # --- running on Ray ----------------------------------------------------------------------------------
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def _chain_task(plan, root, folder, env, force_since, tag, *after):
-    """One seed's notebooks, as a Ray task (``after``: its trainings, already done)."""
-    return run_chain(plan, Path(root), Path(folder), env, force_since, tag, progress=False)
+    """One seed's notebooks, as a Ray task (``after``: its trainings, already done). While it runs,
+    ``artifacts/running/chain-<seed>.pid`` names its process, and SIGTERM interrupts it as Ctrl-C does
+    (the notebook is kept, partly executed, and its kernel shut down): how the driver stops it."""
+    os.chdir(root)
+    marker = graph.pid_file(f"chain-{plan.cfg.seed}")
+    with atomic_path(marker) as tmp:
+        tmp.write_text(f"{socket.gethostname()} {os.getpid()}\n")
+    previous = None
+    with contextlib.suppress(ValueError):  # signals can be handled in the main thread only
+        previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return run_chain(plan, Path(root), Path(folder), env, force_since, tag, progress=False)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        marker.unlink(missing_ok=True)
+
+
+def _stop_chains(root: Path, seeds) -> None:
+    """SIGTERM to the chains running on this host (``_chain_task``'s markers)."""
+    for seed in seeds:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            host, pid = (Path(root) / graph.pid_file(f"chain-{seed}")).read_text().split()[:2]
+            if host == socket.gethostname():
+                os.kill(int(pid), signal.SIGTERM)
 
 
 @dataclasses.dataclass
@@ -262,11 +291,16 @@ class _Fanout:
     def cancel(self, grace: float = 20.0) -> None:
         """Ctrl-C or SIGTERM: cancel every task (a notebook's kernel is shut down, its notebook kept)."""
         refs = list(self.pending)
+        _stop_chains(self.root, [item for kind, item in self.pending.values() if kind == "chain"])
         for ref in refs:
             with contextlib.suppress(Exception):
                 self.ray.cancel(ref)
+        deadline = time.monotonic() + grace
         with contextlib.suppress(Exception):
             self.ray.wait(refs, num_returns=len(refs), timeout=grace)
+        # a cancelled ref is ready at once: the notebook is kept when its .running copy has been moved
+        while time.monotonic() < deadline and any(f.glob(".*.running.ipynb") for f in self.job.folders.values()):
+            time.sleep(0.2)
 
 
 def make_job(plan, root: Path) -> Job:
