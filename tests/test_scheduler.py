@@ -125,6 +125,18 @@ def test_threads_fit_the_machine(monkeypatch):
     assert scheduler.default_threads(2, 4) == 1
 
 
+def test_a_failure_reads_as_one_line():
+    ray = pytest.importorskip("ray")
+    errors = ray.exceptions
+    reason = scheduler.failure_reason
+    assert reason(ray, errors.WorkerCrashedError()) == "its worker process died twice (killed, or out of memory)"
+    assert "out of memory" in reason(ray, errors.OutOfMemoryError("the node ran out"))
+    assert reason(ray, ValueError("bad\n  value")) == "ValueError: bad value"
+    task = graph.trainings(config("smoke"), ["01_baseline"], [3])[0]
+    line = scheduler.training_failed(task, "cancelled")
+    assert "\n" not in line and line.startswith("training baseline of seed 3 failed: cancelled;") and "rerun" in line
+
+
 # --- real runs on Ray ---------------------------------------------------------------------------------
 
 

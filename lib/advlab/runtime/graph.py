@@ -103,9 +103,10 @@ def pid_file(key: str) -> Path:
     return artifacts.path(f"{RUNNING}/{key}", ".pid")
 
 
-def train(task: Training, root: str, threads: int) -> dict:
+def train(task: Training, root: str, threads: int, *after) -> dict:
     """Build one task's artifact (or find it cached), with ``threads`` CPU threads; returns
-    ``{"key", "seconds", "pid"}``. While it runs, ``artifacts/running/<key>.pid`` holds ``host pid``."""
+    ``{"key", "seconds", "pid"}``. While it runs, ``artifacts/running/<key>.pid`` holds ``host pid``.
+    ``after``: the results of the tasks it needs (on Ray, their ObjectRefs make it wait for them)."""
     os.chdir(root)  # data/ and artifacts/ are relative to the repository root
     torch.set_num_threads(max(1, int(threads)))
     marker = pid_file(task.key)
