@@ -10,7 +10,7 @@ CHECK_NAMES = {
     "noise_hurts_less": "Random noise hurts less than the attack",
     "label_leaking": "No label leaking",
     "more_steps_restarts_not_weaker": "More steps or restarts do not help the model",
-    "evaluation_converged": "The curves' attack within 3 points of APGD (converged)",
+    "evaluation_converged": "Curve attack within 3 points of APGD (converged)",
     "loss_on_logits": "Cross-entropy as strong as the logit margin",
 }
 CURVES_PREFIX = "curves_"
