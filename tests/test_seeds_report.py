@@ -4,6 +4,8 @@ the spread of every number, the scorecard judged per seed, chapter 5's conclusio
 import json
 import math
 import shutil
+import time
+import types
 
 import pytest
 from markupsafe import escape
@@ -11,6 +13,7 @@ from test_report import synthetic_parts
 
 from advlab.core.errors import AdvlabError
 from advlab.core.io import write_json
+from advlab.course import records
 from advlab.evaluation import spread
 from advlab.report import build as report
 from advlab.report import seeds as seeds_report
@@ -210,3 +213,22 @@ def test_missing_seed_says_what_to_do(tmp_path):
         report.build_report(PROFILE, root=tmp_path, seeds=[3])
     with pytest.raises(AdvlabError, match="no seed given"):
         report.build_report(PROFILE, root=tmp_path, seeds=[])
+
+
+def test_chapter_5_states_its_conclusions_over_the_seeds_of_its_run(built, monkeypatch):
+    """The text chapter 5 shows (``across_seeds``): every seed of the run whose chapter 5 recorded its numbers
+    since the run started; a seed not yet recorded named; a run of one seed says how to run several."""
+    root, _, _ = built
+    cfg = types.SimpleNamespace(profile=PROFILE, seed=0)
+    monkeypatch.delenv(records.SEEDS_ENV, raising=False)
+    assert report.across_seeds(cfg, root).startswith("This run trained one seed (seed 0)")
+    monkeypatch.setenv(records.SEEDS_ENV, "0,1")
+    monkeypatch.setenv("ADVLAB_FORCE_SINCE", "0")
+    text = report.across_seeds(cfg, root)
+    assert "This run trained 2 seeds (0, 1)" in text and "each of the 2 seed(s)" in text
+    assert "- Holds in 1 of 2 seeds (not in seed(s) 1): " in text and "over-reports" in text
+    assert "Not yet recorded" not in text
+    monkeypatch.setenv("ADVLAB_FORCE_SINCE", repr(time.time() + 3600))  # seed 1's chapter 5 is from an older run
+    text = report.across_seeds(cfg, root)
+    assert "each of the 1 seed(s)" in text and "Holds in every seed (1 of 1)" in text
+    assert text.endswith("Not yet recorded in this run (still running, or failed): seed(s) 1.")

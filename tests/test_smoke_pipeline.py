@@ -1,8 +1,11 @@
-"""The whole course end to end on the smoke profile: `python run_all.py --profile smoke`.
+"""The whole course end to end on the smoke profile over two training seeds, on Ray embedded, as a user runs it:
+`python run_all.py --profile smoke --seeds 0,1`.
 
-Artifacts (models, sets, curves) go to a temporary folder (ADVLAB_ARTIFACTS), so everything is
-computed afresh; the executed notebooks, report and figures land in report/smoke/ and figures/smoke/
-as for a user. Takes a few minutes on 2 CPU cores. Deselect with `pytest -m "not slow"`.
+Artifacts (models, sets, curves) go to a temporary folder (ADVLAB_ARTIFACTS), so everything is computed
+afresh; the executed notebooks land in report/smoke/seeds/<k>/, the figures in figures/smoke/seeds/<k>/ and
+the report (seed 0's numbers with every number's spread over the two seeds) in report/smoke/ as for a user.
+Seed 1 is checked against the single-process path (`--set seed=1 --executor local`). Takes a few minutes
+on 2 CPU cores. Deselect with `pytest -m "not slow"`. (The layout of a run of one seed: tests/test_pretrained.py.)
 """
 
 import json
@@ -11,11 +14,16 @@ import re
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import pytest
+import torch
+from processes import left_behind, marked_env
 
 from advlab.course.pipeline import ATTACKS, FIGURES, MODELS, NOTEBOOKS, THREATS
+from advlab.course.profiles import config
+from advlab.course.registry import model_key
 from advlab.evaluation.model_checks import MODEL_CHECKS
 from advlab.evaluation.sanity import DESCRIPTIONS
 from advlab.report import page as report_page
@@ -23,42 +31,59 @@ from advlab.report.names import check_name
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORT = ROOT / "report" / "smoke"
+SEEDS = (0, 1)
+SEED_DIR = {k: REPORT / "seeds" / str(k) for k in SEEDS}
 
 
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
+    """The run, its start time, its artifacts folder and the processes it left behind."""
     missing = [nb for nb in NOTEBOOKS if not (ROOT / "notebooks" / f"{nb}.ipynb").exists()]
     if missing:
         pytest.fail(f"notebooks missing: {missing}")
-    env = {**os.environ, "ADVLAB_ARTIFACTS": str(tmp_path_factory.mktemp("artifacts"))}
+    artifacts = tmp_path_factory.mktemp("artifacts")
+    env = marked_env({**os.environ, "ADVLAB_ARTIFACTS": str(artifacts)})
     start = time.time() - 1
-    proc = subprocess.run(
-        [sys.executable, "run_all.py", "--profile", "smoke"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    return proc, start
+    args = [sys.executable, "run_all.py", "--profile", "smoke", "--seeds", ",".join(map(str, SEEDS))]
+    run = subprocess.Popen(args, cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           start_new_session=True)  # fmt: skip
+    out, err = run.communicate(timeout=1800)
+    proc = subprocess.CompletedProcess(args, run.returncode, out, err)
+    return types.SimpleNamespace(proc=proc, start=start, artifacts=artifacts, left=left_behind(run.pid, env))
 
 
 @pytest.mark.slow
 def test_run_all_smoke_succeeds(smoke_run):
-    proc, start = smoke_run
+    proc, start = smoke_run.proc, smoke_run.start
     assert proc.returncode == 0, f"run_all failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    for i, nb in enumerate(NOTEBOOKS, 1):
-        assert f"[{i}/{len(NOTEBOOKS)}] {nb}" in proc.stdout
-        for path in (REPORT / f"{nb}.ipynb", REPORT / "parts" / f"{nb}.json", REPORT / f"{nb}.html"):
-            assert path.exists() and path.stat().st_mtime >= start, f"{path} was not written by this run"
-    timings = json.loads((REPORT / "timings.json").read_text())
-    assert set(NOTEBOOKS) <= set(timings)
+    assert "seeds 0, 1, executor ray" in proc.stdout
+    for k in SEEDS:
+        done = " ".join(re.findall(rf"^\[seed {k}\] notebooks done: (.*)$", proc.stdout, re.M))  # the driver's lines
+        for nb in NOTEBOOKS:
+            assert f"{nb} " in done, f"seed {k}: {nb} not reported done"
+            made = [SEED_DIR[k] / f"{nb}.ipynb", SEED_DIR[k] / "parts" / f"{nb}.json"]
+            made += [SEED_DIR[k] / f"{nb}.html"] if k == SEEDS[0] else []  # the page links the first seed's
+            for path in made:
+                assert path.exists() and path.stat().st_mtime >= start, f"{path} was not written by this run"
+        assert set(NOTEBOOKS) <= set(json.loads((SEED_DIR[k] / "timings.json").read_text()))
+        trainings = json.loads((SEED_DIR[k] / "trainings.json").read_text())
+        assert {"baseline", "fgsm_retrained", "fast_adv"} <= set(trainings), trainings
     assert "report/smoke/index.html" in proc.stdout
 
 
 @pytest.mark.slow
+def test_no_ray_process_or_folder_is_left_and_the_logs_are_kept(smoke_run):
+    assert smoke_run.proc.returncode == 0
+    assert smoke_run.left == {}, f"processes outlived run_all: {smoke_run.left}"
+    kept = list((smoke_run.artifacts / "ray").glob("session_*/raylet.out"))
+    assert kept, "Ray's logs were not kept under artifacts/ray/"
+    session = kept[0].parent.name
+    assert not list(Path("/tmp").glob(f"advlab-ray-*/{session}")), "Ray's temporary folder was left behind"
+
+
+@pytest.mark.slow
 def test_smoke_results_schema(smoke_run):
-    proc, _ = smoke_run
+    proc = smoke_run.proc
     assert proc.returncode == 0
     results = json.loads((REPORT / "results.json").read_text())
     assert results["profile"] == "smoke" and results["device"]
@@ -91,16 +116,89 @@ def test_smoke_results_schema(smoke_run):
 
 
 @pytest.mark.slow
-def test_smoke_figures_and_page(smoke_run):
-    proc, start = smoke_run
-    assert proc.returncode == 0
-    for name in FIGURES:
-        path = ROOT / "figures" / "smoke" / f"{name}.png"
-        assert path.exists() and path.stat().st_mtime >= start, f"figure {name} was not made"
+def test_every_number_has_its_spread_over_the_two_seeds(smoke_run):
+    assert smoke_run.proc.returncode == 0
+    results = json.loads((REPORT / "results.json").read_text())
+    assert results["seeds"] == list(SEEDS)
+    ex = results["executor"]
+    assert ex["name"] == "ray" and ex["version"] and ex["address"] and ex["workers"] >= 1
+    per = results["per_seed"]
+    assert "models.baseline.clean_acc" in per and "headline.worst_case" in per
+    for record in per.values():
+        assert len(record["values"]) == len(SEEDS)
+        assert record["min"] <= record["mean"] <= record["max"] and record["sd"] >= 0
+    assert any(r["sd"] > 0 for r in per.values()), "two seeds trained the same models"
+    first = json.loads((SEED_DIR[0] / "parts" / "01_baseline.json").read_text())
+    assert per["models.baseline.clean_acc"]["values"][0] == first["models"]["baseline"]["clean_acc"]
+    cells = [c for row in results["scorecard"] for c in row["ours"].values()]
+    assert cells and all(c["seeds"]["text"].endswith(f"of {len(SEEDS)} seeds") for c in cells)
+    assert results["conclusions"] and all(len(c["holds"]) == len(SEEDS) for c in results["conclusions"])
     page = (REPORT / "index.html").read_text()
-    assert len(re.findall(r'<img src="data:image/png;base64,', page)) == len(FIGURES)
+    assert "Over training seeds" in page and "\u00b1" in page and "agrees in" in page
+
+
+@pytest.mark.slow
+def test_chapter_5_judges_its_conclusions_in_both_seeds(smoke_run):
+    """The first seed's chapter 5 (the one the report links) ran after seed 1's, and says which conclusions hold
+    in each seed, as the report does."""
+    assert smoke_run.proc.returncode == 0
+    nb = json.loads((SEED_DIR[0] / f"{NOTEBOOKS[-1]}.ipynb").read_text())
+    shown = "".join(
+        "".join(o.get("data", {}).get("text/markdown", "")) for c in nb["cells"] for o in c.get("outputs", [])
+    )
+    assert "This run trained 2 seeds (0, 1); this notebook is seed 0's." in shown
+    assert "each of the 2 seed(s)" in shown and "Not yet recorded" not in shown
+    results = json.loads((REPORT / "results.json").read_text())
+    for c in results["conclusions"]:
+        assert f"- {c['text']}" in shown
+
+
+@pytest.mark.slow
+def test_seed_1_on_ray_equals_the_single_process_path(smoke_run, tmp_path):
+    """Seed 1's baseline and chapter-1 numbers from the run on Ray against `--set seed=1 --executor local`, in a
+    stand-in repository (its own cache and report): the same weights, bit for bit, and the same numbers."""
+    assert smoke_run.proc.returncode == 0
+    local = tmp_path / "local"
+    local.mkdir()
+    (local / "pyproject.toml").write_text("# stand-in: pipeline.chdir_root looks for this file\n")
+    (local / "lib").mkdir()
+    for name in ("lib/advlab", "notebooks", "data"):
+        (local / name).symlink_to(ROOT / name, target_is_directory=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("ADVLAB_ARTIFACTS", "RAY_ADDRESS")}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "lib")] + [p for p in [env.get("PYTHONPATH")] if p])
+    args = ["--profile", "smoke", "--only", "01", "--no-report", "--set", "seed=1", "--executor", "local"]
+    code = "import sys; from advlab.runtime.cli import main; sys.exit(main(sys.argv[2:], root=sys.argv[1]))"
+    proc = subprocess.run([sys.executable, "-c", code, str(local), *args], cwd=local, env=env, capture_output=True,
+                          text=True, timeout=900)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    key = model_key(config("smoke", seed=1), "baseline")
+    a = torch.load(smoke_run.artifacts / "models" / f"{key}.pt", weights_only=False)["state_dict"]
+    b = torch.load(local / "artifacts" / "models" / f"{key}.pt", weights_only=False)["state_dict"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+    def numbers(part: Path) -> dict:
+        p = json.loads(part.read_text())
+        return {k: p[k] for k in ("models", "losses")}
+
+    seeded = SEED_DIR[1] / "parts" / "01_baseline.json"
+    assert numbers(seeded) == numbers(local / "report" / "smoke" / "parts" / "01_baseline.json")
+    figure = json.loads(seeded.read_text())["figures"][0]["path"]
+    assert figure == "figures/smoke/seeds/1/01_baseline_loss.png" and (ROOT / figure).exists()
+
+
+@pytest.mark.slow
+def test_smoke_figures_and_page(smoke_run):
+    proc, start = smoke_run.proc, smoke_run.start
+    assert proc.returncode == 0
+    for k in SEEDS:
+        for name in FIGURES:
+            path = ROOT / "figures" / "smoke" / "seeds" / str(k) / f"{name}.png"
+            assert path.exists() and path.stat().st_mtime >= start, f"figure {name} of seed {k} was not made"
+    page = (REPORT / "index.html").read_text()
+    # every figure of the seed the page shows, and the curves' band over the seeds
+    assert len(re.findall(r'<img src="data:image/png;base64,', page)) == len(FIGURES) + 1
     for nb in NOTEBOOKS:
-        assert f"href='{nb}.html'" in page
+        assert f"href='seeds/0/{nb}.html'" in page
 
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -131,8 +229,7 @@ def test_explorer_works_offline_in_a_browser(smoke_run):
     moving the eps slider (arrow keys, End) and changing the model change the images, the readout and
     the curve's marker; the readout shows the recorded accuracy; no console error, nothing fetched."""
     sync_playwright = _playwright()
-    proc, _ = smoke_run
-    assert proc.returncode == 0
+    assert smoke_run.proc.returncode == 0
     results = json.loads((REPORT / "results.json").read_text())
     curves = {(c["model"], c["attack"], c["threat"]): c for c in results["curves"]}
     page_path = REPORT / "index.html"
@@ -295,8 +392,7 @@ def test_a_wide_page_fits_a_laptop_and_a_phone_and_the_check_can_fail(tmp_path):
 def test_report_fits_a_laptop_and_a_phone(smoke_run):
     """report/smoke/index.html: no element wider than the window at 1300 x 900 and at 390 x 844 (a phone);
     a wide table scrolls inside its own box."""
-    proc, _ = smoke_run
-    assert proc.returncode == 0
+    assert smoke_run.proc.returncode == 0
     assert _fits(wider_than_window(REPORT / "index.html")) == []
 
 

@@ -52,6 +52,7 @@ def attack_settings(cfg: Config) -> dict:
 
 REPORT_DIR_ENV = "ADVLAB_REPORT_DIR"
 FIGURES_DIR_ENV = "ADVLAB_FIGURES_DIR"
+SEEDS_ENV = "ADVLAB_SEEDS"  # the training seeds of a run over several (run_all.py --seeds), in its order: "0,1,2"
 
 
 def report_dir(cfg: Config) -> Path:
@@ -62,6 +63,12 @@ def report_dir(cfg: Config) -> Path:
 def figures_dir(cfg: Config) -> Path:
     """``figures/<profile>``, or ``$ADVLAB_FIGURES_DIR`` when set (one seed of ``run_all.py --seeds``)."""
     return Path(os.environ.get(FIGURES_DIR_ENV) or Path("figures") / cfg.profile)
+
+
+def run_seeds() -> list[int] | None:
+    """The training seeds of this run, first the seed the report shows (``$ADVLAB_SEEDS``); None for a run of one."""
+    text = os.environ.get(SEEDS_ENV)
+    return [int(s) for s in text.split(",")] if text else None
 
 
 def record(cfg: Config, notebook: str, results: dict) -> Path:

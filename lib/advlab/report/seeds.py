@@ -233,6 +233,35 @@ def quantity(path: str) -> str:
     return f"{label(model)}: {words.get(key) or attack_name(key.removeprefix('robust.'))}"
 
 
+HEADLINES = (  # the numbers a run over seeds is cited by (README, docs/performance.md)
+    "models.baseline.clean_acc",
+    "curves.fgsm_retrained.fgsm.whitebox@0.1",
+    "curves.fgsm_retrained.fgsm.transfer@0.1",
+    "models.fast_adv.robust.worst",
+    "models.fast_pgd_adv.robust.worst",
+    "headline.worst_case",
+)
+
+
+def headline_table(results: dict) -> str:
+    """The headline numbers (:data:`HEADLINES`) and the scorecard's tally over the seeds, as a Markdown table:
+    each seed's value with its Wilson interval, then mean \u00b1 sd (min-max)."""
+    seeds, records = results["seeds"], results.get("per_seed") or {}
+    lines = [
+        f"| number | {' | '.join(f'seed {s}' for s in seeds)} | mean \u00b1 sd (min-max) |",
+        "|---|" + "---|" * (len(seeds) + 1),
+    ]
+    for path in (p for p in HEADLINES if p in records):
+        r = records[path]
+        cells = " | ".join(value_text(v, r["n_images"]) for v in r["values"])
+        lines.append(f"| {quantity(path)} | {cells} | {spread_text(r)} |")
+    for verdict, r in ((results.get("seed_tally") or {}).get("spread") or {}).items():
+        cells = " | ".join(f"{v:g}" for v in r["values"])
+        spread = f"{r['mean']:.1f} \u00b1 {r['sd']:.1f} ({r['min']:g}-{r['max']:g})"
+        lines.append(f'| scorecard verdicts "{verdict}" | {cells} | {spread} |')
+    return "\n".join(lines)
+
+
 def _rows(records: dict, keep) -> list[dict]:
     return [
         {

@@ -108,19 +108,28 @@ def environment(values: dict):
 
 
 def run_chain(
-    plan, root: Path, folder: Path, env: dict, force_since: float | None = None, tag: str = "", progress: bool = True
+    plan,
+    root: Path,
+    folder: Path,
+    env: dict,
+    force_since: float | None = None,
+    tag: str = "",
+    progress: bool = True,
+    numbers: tuple[int, int] | None = None,
 ) -> dict:
     """Run ``plan.notebooks`` in order into ``folder`` (executed notebooks and ``timings.json``) with
     ``env`` set for the kernels; stop at the first failure. Returns ``{"seconds": {stem: s}, "failure":
     one line or None}``; a KeyboardInterrupt goes through (the running notebook is kept, partly executed).
-    ``progress``: papermill's progress bar per notebook."""
+    ``progress``: papermill's progress bar per notebook. ``numbers``: (the first notebook's number, how many
+    the seed runs in all), where these notebooks are part of a seed's chain (default: 1 and these)."""
     root, folder = Path(root), Path(folder)
     os.chdir(root)
     seconds, failure = {}, None
     sources = [root / "notebooks" / f"{stem}.ipynb" for stem in plan.notebooks]
+    first, total = numbers or (1, len(sources))
     with environment(env), this_python_kernel(force_since) as kernel:
-        for i, src in enumerate(sources, 1):
-            print(f"{tag}[{i}/{len(sources)}] {src.stem} ...", flush=True)
+        for i, src in enumerate(sources, first):
+            print(f"{tag}[{i}/{total}] {src.stem} ...", flush=True)
             try:
                 params = notebook_parameters(src, plan)
                 s = run_notebook(src, folder / f"{src.stem}.ipynb", params, kernel, root, progress)
@@ -129,7 +138,7 @@ def run_chain(
                 break
             merge_timings(folder / "timings.json", src.stem, s)
             seconds[src.stem] = s
-            print(f"{tag}[{i}/{len(sources)}] {src.stem} done in {s:.1f} s", flush=True)
+            print(f"{tag}[{i}/{total}] {src.stem} done in {s:.1f} s", flush=True)
     return {"seconds": seconds, "failure": failure}
 
 

@@ -6,6 +6,10 @@ retried once if its worker dies (killed, out of memory); each seed's notebook ch
 submitted when that seed's trainings are done, which finds every model in the cache. ``local`` is the
 single-process path: the notebooks in order, each training what it needs in its own kernel.
 
+Over several seeds, the first seed (the one the report shows) runs chapter 5 last, after every other
+seed's notebooks (:func:`segments`): that chapter judges its conclusions in each seed of the run, so it
+needs the others' results. Its other chapters run as soon as its trainings are done.
+
 Without ``--address``, Ray is embedded: a local instance sized to this machine (``num_cpus`` = its
 cores, no dashboard), with its session under a short temporary folder (Unix socket paths are limited
 to about 100 characters), whose logs are copied to ``artifacts/ray/<session>/`` when it shuts down, at
@@ -19,30 +23,23 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import logging
 import os
-import shutil
 import signal
 import socket
-import tempfile
-import threading
 import time
 from pathlib import Path
 
 import torch
 
 from advlab.core.io import atomic_path
-from advlab.course import artifacts
-from advlab.course.records import FIGURES_DIR_ENV, REPORT_DIR_ENV
+from advlab.course.records import FIGURES_DIR_ENV, REPORT_DIR_ENV, SEEDS_ENV
 from advlab.runtime import graph
-from advlab.runtime.notebooks import environment, run_chain
+from advlab.runtime.notebooks import environment, merge_timings, run_chain
+from advlab.runtime.ray_session import describe_ray, failure_reason, ray_session
 
 EXECUTORS = ("ray", "local")
-KEEP_LOG_SESSIONS = 5
-
-
-class SchedulerError(Exception):
-    """Ray is missing or cannot start or be reached (a one-line message saying what to do)."""
+LATE = "05_on_the_fly_adversarial_training"  # over several seeds, judged in each: the first seed runs it last
+TRAININGS_FILE = "trainings.json"  # per seed folder, on Ray: {training: seconds}
 
 
 @dataclasses.dataclass
@@ -55,118 +52,11 @@ class Outcome:
     executor: dict
 
 
-def machine_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 def default_threads(cpus: int, gpus: int) -> int:
     """Threads per task: what a single-process run uses here (torch's default), within the CPUs per GPU
     where there are GPUs, so that a single seed gives the same numbers as the local path."""
     per = cpus // gpus if gpus else cpus
     return max(1, min(torch.get_num_threads(), per))
-
-
-def _import_ray():
-    try:
-        import ray
-    except ImportError as exc:
-        raise SchedulerError(f"Ray is not installed ({exc}): run `make venv`, or use --executor local") from None
-    return ray
-
-
-# --- the Ray session --------------------------------------------------------------------------------
-
-
-def _log_folder(root: Path) -> Path:
-    base = artifacts.ROOT if artifacts.ROOT.is_absolute() else root / artifacts.ROOT
-    return base / "ray"
-
-
-def _keep_logs(tmp: Path, root: Path) -> None:
-    """Copy the session's logs to ``artifacts/ray/<session>/`` and keep the last few sessions."""
-    session = (tmp / "session_latest").resolve()
-    if not (session / "logs").is_dir():
-        return
-    folder = _log_folder(root)
-    shutil.copytree(session / "logs", folder / session.name, dirs_exist_ok=True, ignore_dangling_symlinks=True)
-    for old in sorted(p for p in folder.glob("session_*") if p.is_dir())[:-KEEP_LOG_SESSIONS]:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def ray_session(address: str | None, root: Path, env: dict):
-    """Ray, embedded (``address`` None) or joined; yields the ``ray`` module. ``env`` reaches every worker."""
-    ray = _import_ray()
-    sigterm = signal.getsignal(signal.SIGTERM)
-    tmp = None
-    kwargs = dict(include_dashboard=False, logging_level=logging.WARNING, log_to_driver=True)
-    try:
-        if address:
-            ray.init(address=address, runtime_env={"env_vars": {k: str(v) for k, v in env.items()}}, **kwargs)
-        else:
-            tmp = Path(tempfile.mkdtemp(prefix="advlab-ray-", dir="/tmp" if Path("/tmp").is_dir() else None))
-            ray.init(
-                address="local",
-                num_cpus=machine_cores(),
-                _temp_dir=str(tmp),
-                object_store_memory=128 * 1024**2,  # the tasks pass no tensors, only small dicts
-                **kwargs,
-            )
-    except Exception as exc:
-        if tmp:
-            shutil.rmtree(tmp, ignore_errors=True)
-        where = f"the Ray cluster at {address}" if address else "a local Ray instance"
-        raise SchedulerError(
-            f"could not start or join {where} ({type(exc).__name__}: {' '.join(str(exc).split())[:200]}); "
-            f"check --address, or use --executor local"
-        ) from None
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, sigterm)  # ray.init installs its own handler: keep run_all's
-    try:
-        yield ray
-    finally:
-        ray.shutdown()  # an embedded instance: its processes stop; a cluster: this driver disconnects
-        if tmp:
-            with contextlib.suppress(OSError):
-                _keep_logs(tmp, root)
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
-def describe_ray(ray, address: str | None, threads: int) -> dict:
-    res = ray.cluster_resources()
-    cpus, gpus = int(res.get("CPU", 0)), int(res.get("GPU", 0))
-    slots = max(1, cpus // threads) if not gpus else max(1, min(gpus, cpus // threads))
-    return {
-        "name": "ray",
-        "version": ray.__version__,
-        "address": address or "embedded (local instance)",
-        "workers": slots,
-        "nodes": len([n for n in ray.nodes() if n.get("Alive")]),
-        "cpus": cpus,
-        "gpus": gpus,
-        "threads_per_task": threads,
-    }
-
-
-# --- failures in one line -----------------------------------------------------------------------------
-
-
-def failure_reason(ray, exc: BaseException) -> str:
-    """Why a task failed, in words (a worker that died twice, a Python error, a cancellation)."""
-    errors = ray.exceptions
-    if isinstance(exc, errors.OutOfMemoryError):
-        return "Ray's memory monitor stopped its worker twice (out of memory)"
-    if isinstance(exc, (errors.WorkerCrashedError, errors.NodeDiedError, errors.LocalRayletDiedError)):
-        return "its worker process died twice (killed, or out of memory)"
-    if isinstance(exc, errors.TaskCancelledError):
-        return "cancelled"
-    if isinstance(exc, errors.RayTaskError) and exc.cause is not None:
-        cause = exc.cause
-        return f"{type(cause).__name__}: {' '.join(str(cause).split())[:300]}"
-    return f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
 
 
 def training_failed(task: graph.Training, reason: str) -> str:
@@ -183,8 +73,9 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def _chain_task(plan, root, folder, env, force_since, tag, *after):
-    """One seed's notebooks, as a Ray task (``after``: its trainings, already done). While it runs,
+def _chain_task(plan, root, folder, env, force_since, tag, numbers, *after):
+    """One seed's notebooks (a :class:`Segment` of them), as a Ray task (``after``: what it waits for, already
+    done). While it runs,
     ``artifacts/running/chain-<seed>.pid`` names its process, and SIGTERM interrupts it as Ctrl-C does
     (the notebook is kept, partly executed, and its kernel shut down): how the driver stops it."""
     os.chdir(root)
@@ -195,7 +86,7 @@ def _chain_task(plan, root, folder, env, force_since, tag, *after):
     with contextlib.suppress(ValueError):  # signals can be handled in the main thread only
         previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        return run_chain(plan, Path(root), Path(folder), env, force_since, tag, progress=False)
+        return run_chain(plan, Path(root), Path(folder), env, force_since, tag, progress=False, numbers=numbers)
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
@@ -225,6 +116,44 @@ class Job:
     threads: int | None
 
 
+@dataclasses.dataclass(frozen=True)
+class Segment:
+    """Notebooks of one seed run in one go (one chain task on Ray): ``notebooks``, numbered from ``start`` of
+    ``total`` in that seed's chain; ``last``: only after every other segment has ended."""
+
+    seed: int
+    notebooks: tuple[str, ...]
+    start: int
+    total: int
+    last: bool = False
+
+    def plan(self, job: Job):
+        return dataclasses.replace(job.plans[self.seed], notebooks=list(self.notebooks))
+
+
+def segments(job: Job) -> list[Segment]:
+    """Each seed's notebooks, in the order they run here; over several seeds the first seed's chapter 5 is a
+    segment of its own, last (it judges its conclusions in every seed of the run)."""
+    seeds = list(job.plans)
+    out, tail = [], []
+    for seed in seeds:
+        nbs = list(job.plans[seed].notebooks)
+        if seed == seeds[0] and len(seeds) > 1 and nbs and nbs[-1] == LATE:
+            if nbs[:-1]:
+                out.append(Segment(seed, tuple(nbs[:-1]), 1, len(nbs)))
+            tail = [Segment(seed, (LATE,), len(nbs), len(nbs), last=True)]
+        elif nbs:
+            out.append(Segment(seed, tuple(nbs), 1, len(nbs)))
+    return out + tail
+
+
+def _merge(chains: dict, seed: int, result: dict) -> None:
+    """A segment's result into its seed's ``{"seconds", "failure"}`` (the first failure kept)."""
+    chain = chains.setdefault(seed, {"seconds": {}, "failure": None})
+    chain["seconds"].update(result.get("seconds") or {})
+    chain["failure"] = chain["failure"] or result.get("failure")
+
+
 class _Fanout:
     """The driver's side of a Ray run: submit, collect, report, cancel."""
 
@@ -236,7 +165,9 @@ class _Fanout:
         )
         self.chain = ray.remote(_chain_task).options(num_cpus=threads, num_gpus=gpu, max_retries=0)
         self.threads, self.pending, self.done, self.failed = threads, {}, set(), {}
-        self.failures, self.chains, self.started = [], {}, set()
+        self.failures, self.chains = [], {}
+        self.segments = segments(job)
+        self.state = {seg: None for seg in self.segments}  # None, "running", "ok", "failed" or "skipped"
 
     def submit_trainings(self) -> None:
         refs = {}
@@ -247,19 +178,32 @@ class _Fanout:
         self.start_ready_chains()
 
     def start_ready_chains(self) -> None:
-        for seed, needs in self.job.needs.items():
-            if seed in self.started:
-                continue
-            lost = [k for k in needs if k in self.failed]
-            if lost:
-                self.started.add(seed)
-                self.failures.append(f"seed {seed}: its notebooks were not run ({self.failed[lost[0]]} failed)")
-            elif all(k in self.done for k in needs):
-                self.started.add(seed)
-                plan, j = self.job.plans[seed], self.job
-                env = {**j.envs[seed], "OMP_NUM_THREADS": self.threads}  # the kernels' torch threads
-                args = (plan, str(self.root), str(j.folders[seed]), env, j.force_since, _tag(j, seed))
-                self.pending[self.chain.remote(*args)] = ("chain", seed)
+        for seg in self.segments:
+            if self.state[seg] is None and self._ready(seg):
+                self._start(seg)
+
+    def _ready(self, seg: Segment) -> bool:
+        """Whether ``seg`` can start now (or be skipped, which :meth:`_start` decides)."""
+        if any(k in self.failed for k in self.job.needs[seg.seed]):
+            return True
+        if not all(k in self.done for k in self.job.needs[seg.seed]):
+            return False
+        return not seg.last or all(self.state[o] not in (None, "running") for o in self.segments if o is not seg)
+
+    def _start(self, seg: Segment) -> None:
+        lost = [k for k in self.job.needs[seg.seed] if k in self.failed]
+        earlier = [o for o in self.segments if o.seed == seg.seed and o.start < seg.start]
+        if lost or any(self.state[o] != "ok" for o in earlier):
+            self.state[seg] = "skipped"
+            if lost and not earlier:  # one line per seed
+                self.failures.append(f"seed {seg.seed}: its notebooks were not run ({self.failed[lost[0]]} failed)")
+            return
+        j = self.job
+        env = {**j.envs[seg.seed], "OMP_NUM_THREADS": self.threads}  # the kernels' torch threads
+        numbers = (seg.start, seg.total)
+        args = (seg.plan(j), str(self.root), str(j.folders[seg.seed]), env, j.force_since, _tag(j, seg.seed), numbers)
+        self.pending[self.chain.remote(*args)] = ("chain", seg)
+        self.state[seg] = "running"
 
     def collect(self, ref) -> None:
         kind, item = self.pending.pop(ref)
@@ -267,19 +211,31 @@ class _Fanout:
             result = self.ray.get(ref)
         except Exception as exc:  # a task that failed: one line, unless it only inherited a failure
             if kind == "chain":
-                self.chains[item] = {"seconds": {}, "failure": f"seed {item}: {failure_reason(self.ray, exc)}"}
+                self.state[item] = "failed"
+                _merge(self.chains, item.seed, {"failure": f"seed {item.seed}: {failure_reason(self.ray, exc)}"})
             else:
                 self.failed[item.key] = item.label()
                 if not any(k in self.failed for k in item.needs):
                     self.failures.append(training_failed(item, failure_reason(self.ray, exc)))
             return
         if kind == "chain":
-            self.chains[item] = result
+            self.state[item] = "failed" if result.get("failure") else "ok"
+            _merge(self.chains, item.seed, result)
             done = ", ".join(f"{nb} {s:.1f} s" for nb, s in result["seconds"].items()) or "none"
-            print(f"{_tag(self.job, item)}notebooks done: {done}", flush=True)
+            print(f"{_tag(self.job, item.seed)}notebooks done: {done}", flush=True)
         else:
             self.done.add(item.key)
+            self.record_training(item, result["seconds"])
             print(f"[train] {item.label()} ready ({result['seconds']:.1f} s)", flush=True)
+
+    def record_training(self, task: graph.Training, seconds: float) -> None:
+        """The training's seconds in its seed's ``trainings.json`` (the notebooks' own times leave it out)."""
+        folder = self.job.folders.get(task.seed)
+        if folder is None:
+            return
+        name = task.name if task.cfg.seed == task.seed else f"{task.name} (training seed {task.cfg.seed})"
+        with contextlib.suppress(OSError):
+            merge_timings(folder / TRAININGS_FILE, name, seconds)
 
     def wait(self) -> None:
         while self.pending:
@@ -291,7 +247,7 @@ class _Fanout:
     def cancel(self, grace: float = 20.0) -> None:
         """Ctrl-C or SIGTERM: cancel every task (a notebook's kernel is shut down, its notebook kept)."""
         refs = list(self.pending)
-        _stop_chains(self.root, [item for kind, item in self.pending.values() if kind == "chain"])
+        _stop_chains(self.root, [item.seed for kind, item in self.pending.values() if kind == "chain"])
         for ref in refs:
             with contextlib.suppress(Exception):
                 self.ray.cancel(ref)
@@ -309,13 +265,14 @@ def make_job(plan, root: Path) -> Job:
     seeds = plan.seeds if plan.seeds is not None else [plan.cfg.seed]
     base = root / "report" / plan.profile
     if plan.seeds is None:  # one seed: today's layout (and no folder variables left over from a shell)
-        folders, envs = {seeds[0]: base}, {seeds[0]: {REPORT_DIR_ENV: None, FIGURES_DIR_ENV: None}}
+        folders, envs = {seeds[0]: base}, {seeds[0]: {REPORT_DIR_ENV: None, FIGURES_DIR_ENV: None, SEEDS_ENV: None}}
     else:
         folders = {k: base / "seeds" / str(k) for k in seeds}
         envs = {
             k: {
                 REPORT_DIR_ENV: f"report/{plan.profile}/seeds/{k}",
                 FIGURES_DIR_ENV: f"figures/{plan.profile}/seeds/{k}",
+                SEEDS_ENV: ",".join(map(str, seeds)),
             }
             for k in seeds
         }
@@ -329,6 +286,7 @@ def make_job(plan, root: Path) -> Job:
 def worker_environment(job: Job) -> dict:
     """What every worker and kernel gets: no progress bars, --force's start, the cache's folder."""
     env = {"ADVLAB_PROGRESS": "0", "ADVLAB_FORCE_SINCE": repr(job.force_since), "RAY_USAGE_STATS_ENABLED": "0"}
+    env["RAY_DEDUP_LOGS"] = "0"  # every seed's progress lines, not "[repeated 2x across cluster]"
     if os.environ.get("ADVLAB_ARTIFACTS"):
         env["ADVLAB_ARTIFACTS"] = str(Path(os.environ["ADVLAB_ARTIFACTS"]).resolve())
     return env
@@ -362,11 +320,24 @@ def run_on_ray(job: Job, root: Path, address: str | None, env: dict, device: str
 
 def run_here(job: Job, root: Path, env: dict) -> Outcome:
     """The single-process path: each seed's notebooks in order, each training what it needs itself."""
-    chains = {}
+    chains, failed = {}, set()
     threads = {"OMP_NUM_THREADS": job.threads} if job.threads else {}
     with environment({**env, **threads}):
-        for seed, plan in job.plans.items():
-            chains[seed] = run_chain(plan, root, job.folders[seed], job.envs[seed], job.force_since, _tag(job, seed))
+        for seg in segments(job):
+            if seg.seed in failed:
+                continue
+            result = run_chain(
+                seg.plan(job),
+                root,
+                job.folders[seg.seed],
+                job.envs[seg.seed],
+                job.force_since,
+                _tag(job, seg.seed),
+                numbers=(seg.start, seg.total),
+            )
+            _merge(chains, seg.seed, result)
+            if result["failure"]:
+                failed.add(seg.seed)
     executor = {"name": "local", "version": None, "address": None, "workers": 1}
     executor["threads_per_task"] = job.threads or torch.get_num_threads()
     return Outcome([], chains, executor)
