@@ -6,6 +6,7 @@ The runs use stand-in repositories (a temporary folder with the real notebooks, 
 as tests/test_sigterm.py does), so their reports and caches stay apart from the repository's.
 """
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -272,3 +273,56 @@ def test_sigterm_during_a_notebook_keeps_it_and_stops_its_kernel(tmp_path):
     assert (root / "report" / "smoke" / "05_on_the_fly_adversarial_training.ipynb").exists()  # kept, partly run
     assert not running.exists()
     assert not left_behind(proc.pid, proc.env), "a process outlived run_all (a Ray process or the kernel)"
+
+
+class FakeRay:
+    """Enough of Ray's API for ``run_on_ray`` to plan its tasks: a cluster with ``resources``, every task recorded
+    with its options, and finished at once."""
+
+    __version__ = "fake"
+
+    def __init__(self, resources):
+        self.resources, self.options, self.calls = resources, {}, []
+
+    def cluster_resources(self):
+        return self.resources
+
+    def nodes(self):
+        return [{"Alive": True}]
+
+    def remote(self, fn):
+        ray = self
+
+        class Task:
+            def options(self, **kw):
+                ray.options[fn.__name__] = kw
+                return self
+
+            def remote(self, *args):
+                ray.calls.append(fn.__name__)
+                return (fn.__name__, len(ray.calls))
+
+        return Task()
+
+    def wait(self, refs, num_returns=1, timeout=None):
+        return refs[:num_returns], refs[num_returns:]
+
+    def get(self, ref):
+        return {"seconds": {}, "failure": None} if ref[0] == "_chain_task" else {"seconds": 1.0}
+
+
+@pytest.mark.parametrize(
+    "device, threads, gpus",
+    [("auto", 4, 1), ("cpu", 8, 0)],  # the CPUs per GPU, one GPU per task; on --device cpu, no GPU asked for
+)
+def test_one_gpu_per_task_where_the_cluster_has_gpus(tmp_path, monkeypatch, device, threads, gpus):
+    fake = FakeRay({"CPU": 16.0, "GPU": 4.0})
+    monkeypatch.setattr(scheduler, "ray_session", lambda *a, **k: contextlib.nullcontext(fake))
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 8)
+    job = scheduler.make_job(cli.parse_args(["--profile", "smoke", "--only", "01,03", "--seeds", "0,1"]), tmp_path)
+    outcome = scheduler.run_on_ray(job, tmp_path, None, {}, device)
+    for task in ("train", "_chain_task"):
+        assert fake.options[task]["num_gpus"] == gpus and fake.options[task]["num_cpus"] == threads
+    assert fake.options["train"]["max_retries"] == 1 and fake.options["_chain_task"]["max_retries"] == 0
+    assert fake.calls.count("train") == len(job.tasks) and fake.calls.count("_chain_task") == 2
+    assert outcome.failures == [] and outcome.executor["gpus"] == 4 and outcome.executor["threads_per_task"] == threads
