@@ -67,3 +67,14 @@ def test_notebook_parameters_default_to_the_quick_profile():
             if name in field_names() and name not in ("profile", "device", "force"):
                 default = eval(p["default"])  # a literal written in the notebook
                 assert default == quick[name], f"{nb_path.name}: {name} = {default!r}, quick has {quick[name]!r}"
+
+
+def test_readme_quotes_the_committed_run_over_seeds():
+    """README's table over training seeds is the one the committed record's own numbers give, quoted whole."""
+    from advlab.report.seeds import headline_table
+
+    record = json.loads((ROOT / "docs" / "results" / "quick-seeds.json").read_text())
+    assert record["seeds"] == [0, 1, 2] and record["executor"]["name"] == "ray"
+    table = headline_table(record)
+    assert record["headline_table"] == table
+    assert table in (ROOT / "README.md").read_text()
