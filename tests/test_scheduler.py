@@ -282,7 +282,7 @@ class FakeRay:
     __version__ = "fake"
 
     def __init__(self, resources):
-        self.resources, self.options, self.calls = resources, {}, []
+        self.resources, self.options, self.calls, self.chains = resources, {}, [], []
 
     def cluster_resources(self):
         return self.resources
@@ -300,6 +300,8 @@ class FakeRay:
 
             def remote(self, *args):
                 ray.calls.append(fn.__name__)
+                if fn.__name__ == "_chain_task":  # (seed, notebooks) of each chain, in the order submitted
+                    ray.chains.append((args[0].cfg.seed, list(args[0].notebooks)))
                 return (fn.__name__, len(ray.calls))
 
         return Task()
@@ -326,3 +328,14 @@ def test_one_gpu_per_task_where_the_cluster_has_gpus(tmp_path, monkeypatch, devi
     assert fake.options["train"]["max_retries"] == 1 and fake.options["_chain_task"]["max_retries"] == 0
     assert fake.calls.count("train") == len(job.tasks) and fake.calls.count("_chain_task") == 2
     assert outcome.failures == [] and outcome.executor["gpus"] == 4 and outcome.executor["threads_per_task"] == threads
+
+
+def test_on_ray_the_first_seeds_chapter_5_waits_for_every_other_seed(tmp_path, monkeypatch):
+    fake = FakeRay({"CPU": 2.0})
+    monkeypatch.setattr(scheduler, "ray_session", lambda *a, **k: contextlib.nullcontext(fake))
+    plan = cli.parse_args(["--profile", "smoke", "--only", "01,05", "--seeds", "0,1,2"])
+    outcome = scheduler.run_on_ray(scheduler.make_job(plan, tmp_path), tmp_path, None, {}, "cpu")
+    late = "05_on_the_fly_adversarial_training"
+    assert fake.chains[-1] == (0, [late]) and (0, ["01_baseline"]) in fake.chains
+    assert sorted(fake.chains[:-1]) == [(0, ["01_baseline"]), (1, ["01_baseline", late]), (2, ["01_baseline", late])]
+    assert outcome.failures == [] and set(outcome.chains) == {0, 1, 2}
