@@ -42,11 +42,8 @@ report: venv data
 	$(PY) run_all.py --profile $(PROFILE) --device $(DEVICE) $(if $(SEEDS),--seeds $(SEEDS)) $(ARGS)
 	@echo "Open report/$(PROFILE)/index.html in a browser (it works offline)."
 
-# pytest workers (pytest-xdist, one test module per worker at a time): the long tests wait on kernels, Ray
-# and browsers as much as they compute, so two workers finish sooner even on 2 cores. TEST_WORKERS=0: one process.
-TEST_WORKERS ?= 2
 test: venv data lint
-	$(PY) -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadscope)
+	$(PY) -m pytest
 
 # ruff (configured in pyproject.toml): the same checks as .pre-commit-config.yaml
 lint: venv

@@ -12,15 +12,6 @@ DATA = ROOT / "data"
 
 os.environ.setdefault("ADVLAB_PROGRESS", "0")
 
-# The longest modules first: with two pytest-xdist workers (`make test`) they start at once and the short
-# modules fill in beside them; in one process the order changes nothing else.
-LONGEST_FIRST = ("test_smoke_pipeline.py", "test_exercises.py", "test_scheduler.py", "test_grading.py")
-
-
-def pytest_collection_modifyitems(config, items):
-    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
-
 
 @pytest.fixture(scope="session")
 def mnist_train():

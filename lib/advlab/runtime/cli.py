@@ -42,6 +42,7 @@ from advlab.course.profiles import EXPECTED_CPU_TIME, PROFILES, Config, ConfigEr
 from advlab.report.build import build_report
 from advlab.runtime import scheduler
 from advlab.runtime.notebooks import relative
+from advlab.runtime.ray_session import SchedulerError
 
 NOTEBOOK_DIR = "notebooks"
 # Fields run_all sets itself, from its own options.
@@ -311,7 +312,7 @@ def run(plan: Plan, root: Path) -> int:
             outcome = scheduler.run_on_ray(job, root, plan.address, env, plan.device)
         else:
             outcome = scheduler.run_here(job, root, env)
-    except scheduler.SchedulerError as exc:
+    except SchedulerError as exc:
         print(f"run_all: error: {exc}", file=sys.stderr)
         return 2
     failures = outcome.failures + [c["failure"] for c in outcome.chains.values() if c.get("failure")]
