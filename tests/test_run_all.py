@@ -32,21 +32,30 @@ def run_all(*args):
         (["--executor", "dask"], ["--executor dask", "ray, local"]),
     ],
 )
-def test_bad_arguments_one_line_exit_2(args, words):
-    r = run_all(*args)
-    assert r.returncode == 2, r.stderr
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1, r.stderr
+def test_bad_arguments_one_line_exit_2(args, words, capsys):
+    assert runner.main(args, root=ROOT) == 2
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
     for w in words:
         assert w in lines[0]
-    assert "Traceback" not in r.stderr and r.stdout == ""
+    assert "Traceback" not in err and out == ""
+
+
+def test_the_script_exits_2_with_one_line():
+    """run_all.py itself, as a user runs it: the exit code and the one line reach the shell."""
+    r = run_all("--profile", "nope")
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.strip().splitlines() == [
+        "run_all.py: error: --profile nope: unknown profile; choose one of smoke, quick, paper"
+    ]
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available on this machine")
-def test_unavailable_device():
-    r = run_all("--device", "cuda")
-    assert r.returncode == 2
-    assert len(r.stderr.strip().splitlines()) == 1 and "not available" in r.stderr
+def test_unavailable_device(capsys):
+    assert runner.main(["--device", "cuda"], root=ROOT) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "not available" in err
 
 
 def test_parse_args_values():

@@ -339,3 +339,16 @@ def test_on_ray_the_first_seeds_chapter_5_waits_for_every_other_seed(tmp_path, m
     assert fake.chains[-1] == (0, [late]) and (0, ["01_baseline"]) in fake.chains
     assert sorted(fake.chains[:-1]) == [(0, ["01_baseline"]), (1, ["01_baseline", late]), (2, ["01_baseline", late])]
     assert outcome.failures == [] and set(outcome.chains) == {0, 1, 2}
+
+
+def test_a_stop_waits_only_for_notebooks_that_are_running(tmp_path):
+    """On Ctrl-C or SIGTERM the driver waits (up to its grace) while a notebook is still being written: only
+    while a ``.<stem>.running.ipynb`` copy exists, not while a folder merely exists."""
+    job = scheduler.make_job(cli.parse_args(["--profile", "smoke", "--seeds", "0,1"]), tmp_path)
+    assert scheduler._running_notebooks(job) == []
+    job.folders[1].mkdir(parents=True)
+    (job.folders[1] / "01_baseline.ipynb").write_text("{}")
+    assert scheduler._running_notebooks(job) == []
+    running = job.folders[1] / ".02_fgsm_attack.running.ipynb"
+    running.write_text("{}")
+    assert scheduler._running_notebooks(job) == [running]

@@ -255,8 +255,13 @@ class _Fanout:
         with contextlib.suppress(Exception):
             self.ray.wait(refs, num_returns=len(refs), timeout=grace)
         # a cancelled ref is ready at once: the notebook is kept when its .running copy has been moved
-        while time.monotonic() < deadline and any(f.glob(".*.running.ipynb") for f in self.job.folders.values()):
+        while time.monotonic() < deadline and _running_notebooks(self.job):
             time.sleep(0.2)
+
+
+def _running_notebooks(job: Job) -> list[Path]:
+    """The notebooks being executed now (papermill's ``.<stem>.running.ipynb`` copies) in the job's folders."""
+    return [p for f in job.folders.values() for p in f.glob(".*.running.ipynb")]
 
 
 def make_job(plan, root: Path) -> Job:
