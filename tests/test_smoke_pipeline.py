@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import torch
 from processes import left_behind, marked_env
+from test_scheduler import finish, stand_in_repo, start
 
 from advlab.course.pipeline import ATTACKS, FIGURES, MODELS, NOTEBOOKS, THREATS
 from advlab.course.profiles import config
@@ -158,19 +159,10 @@ def test_seed_1_on_ray_equals_the_single_process_path(smoke_run, tmp_path):
     """Seed 1's baseline and chapter-1 numbers from the run on Ray against `--set seed=1 --executor local`, in a
     stand-in repository (its own cache and report): the same weights, bit for bit, and the same numbers."""
     assert smoke_run.proc.returncode == 0
-    local = tmp_path / "local"
-    local.mkdir()
-    (local / "pyproject.toml").write_text("# stand-in: pipeline.chdir_root looks for this file\n")
-    (local / "lib").mkdir()
-    for name in ("lib/advlab", "notebooks", "data"):
-        (local / name).symlink_to(ROOT / name, target_is_directory=True)
-    env = {k: v for k, v in os.environ.items() if k not in ("ADVLAB_ARTIFACTS", "RAY_ADDRESS")}
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "lib")] + [p for p in [env.get("PYTHONPATH")] if p])
+    local = stand_in_repo(tmp_path / "local")
     args = ["--profile", "smoke", "--only", "01", "--no-report", "--set", "seed=1", "--executor", "local"]
-    code = "import sys; from advlab.runtime.cli import main; sys.exit(main(sys.argv[2:], root=sys.argv[1]))"
-    proc = subprocess.run([sys.executable, "-c", code, str(local), *args], cwd=local, env=env, capture_output=True,
-                          text=True, timeout=900)  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    code, _, err = finish(start(local, *args))
+    assert code == 0, err[-3000:]
     key = model_key(config("smoke", seed=1), "baseline")
     a = torch.load(smoke_run.artifacts / "models" / f"{key}.pt", weights_only=False)["state_dict"]
     b = torch.load(local / "artifacts" / "models" / f"{key}.pt", weights_only=False)["state_dict"]
